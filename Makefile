@@ -1,0 +1,39 @@
+# The two commands of the README: `make run` and `make test`. Everything else is a helper.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+TEST_REDIS_PORT ?= 6390
+
+.PHONY: run test lint install redis-start redis-stop bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Start the service on :8000 with the embedded defaults (offline LLM, memory cache; Redis and an
+## OTLP Collector are used when present/configured).
+run: $(STAMP)
+	HOST=$${HOST:-0.0.0.0} $(PY) -m app
+
+## Install what the tests need, start a real Redis on a test port, run every test, stop Redis.
+test: $(STAMP)
+	REDIS_PORT=$(TEST_REDIS_PORT) scripts/redis.sh start
+	set -o pipefail; status=0; \
+	TEST_REDIS_URL=redis://127.0.0.1:$(TEST_REDIS_PORT)/0 $(PY) -m pytest -q $(PYTEST_ARGS) || status=$$?; \
+	REDIS_PORT=$(TEST_REDIS_PORT) scripts/redis.sh stop; exit $$status
+
+lint: $(STAMP)
+	$(PY) -m ruff check app instrumentation tests bench
+	$(PY) -m mypy
+
+bench: $(STAMP)
+	$(PY) bench/overhead.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

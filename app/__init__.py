@@ -1,0 +1,1 @@
+"""An OpenTelemetry-instrumented FastAPI service for LLM text processing."""

@@ -1,0 +1,116 @@
+"""The Redis tier: short timeouts, and a pause after a failure so a dead Redis costs no request latency.
+
+While Redis is down every call returns at once (``RedisUnavailable``) until ``retry_interval_s`` has
+passed; the first call after that is the probe that finds it back.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from instrumentation.instruments import Instruments
+
+_log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class RedisUnavailable(Exception):
+    """Redis is down or not configured; the caller falls back to the memory tier."""
+
+
+class RedisTier:
+    def __init__(self, url: str, timeout_s: float, retry_interval_s: float, instruments: Instruments,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.url = url
+        self.client: aioredis.Redis = aioredis.Redis.from_url(
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, retry_on_timeout=False)
+        self._retry_interval_s = retry_interval_s
+        self._instruments = instruments
+        self._clock = clock
+        self.available: bool | None = None  # None until the first call
+        self._retry_at = 0.0
+        self.last_error: str | None = None
+        self.last_error_at: float | None = None
+        self.failures = 0
+        self._attrs = {op: {"db.system.name": "redis", "db.operation.name": op}
+                       for op in ("GET", "SET", "DEL", "PING", "SCAN", "INFO")}
+
+    async def get(self, key: str) -> bytes | None:
+        value: Any = await self._call("GET", lambda: self.client.get(key))
+        return value if isinstance(value, bytes) or value is None else bytes(value)
+
+    async def set(self, key: str, blob: bytes, ttl_s: int) -> None:
+        await self._call("SET", lambda: self.client.set(key, blob, ex=ttl_s))
+
+    async def delete(self, *keys: str) -> int:
+        if not keys:
+            return 0
+        return int(await self._call("DEL", lambda: self.client.delete(*keys)))
+
+    async def scan_keys(self, pattern: str, limit: int = 100_000) -> list[str]:
+        async def scan() -> list[str]:
+            found: list[str] = []
+            async for key in self.client.scan_iter(match=pattern, count=500):
+                found.append(key.decode() if isinstance(key, bytes) else str(key))
+                if len(found) >= limit:
+                    break
+            return found
+        return await self._call("SCAN", scan)
+
+    async def info_memory(self) -> dict[str, Any]:
+        return dict(await self._call("INFO", lambda: self.client.info("memory")))
+
+    async def ping(self, force: bool = True) -> float:
+        """Round trip in seconds. ``force`` probes even during the pause after a failure."""
+        if force:
+            self._retry_at = 0.0
+        start = time.perf_counter()
+        await self._call("PING", self.client.ping)
+        return time.perf_counter() - start
+
+    async def _call(self, op: str, fn: Callable[[], Awaitable[T]]) -> T:
+        if self.available is False and self._clock() < self._retry_at:
+            raise RedisUnavailable(self.last_error or "redis unavailable")
+        start = time.perf_counter()
+        try:
+            result = await fn()
+        except (RedisError, OSError) as exc:
+            self._instruments.db_duration.record(
+                time.perf_counter() - start, {**self._attrs[op], "error.type": type(exc).__name__})
+            self._mark_down(exc)
+            raise RedisUnavailable(str(exc)) from exc
+        self._instruments.db_duration.record(time.perf_counter() - start, self._attrs[op])
+        if self.available is not True:
+            if self.available is False:
+                _log.info("redis at %s is back; the Redis tier serves again", self._safe_url)
+            self.available = True
+        return result
+
+    def _mark_down(self, exc: BaseException) -> None:
+        self.failures += 1
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        self.last_error_at = time.time()
+        self._retry_at = self._clock() + self._retry_interval_s
+        if self.available is not False:
+            _log.warning("redis at %s unavailable (%s); serving from the memory tier, retrying every %.0fs",
+                         self._safe_url, self.last_error, self._retry_interval_s)
+        self.available = False
+
+    @property
+    def _safe_url(self) -> str:
+        # never log a password embedded in the URL
+        scheme, _, rest = self.url.partition("://")
+        return f"{scheme}://{rest.rsplit('@', 1)[-1]}"
+
+    def status(self) -> dict[str, Any]:
+        return {"url": self._safe_url, "available": bool(self.available), "failures": self.failures,
+                "last_error": self.last_error, "last_error_at": self.last_error_at}
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

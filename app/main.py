@@ -1,0 +1,64 @@
+"""create_app(): telemetry first (the middleware must wrap the app), resources in lifespan."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.api import errors, health, internal, v1
+from app.runtime import build_services
+from app.settings import Settings
+from instrumentation import Telemetry, TelemetryConfig, build_telemetry
+from instrumentation.auto import instrument_fastapi
+from instrumentation.logs import configure_logging
+
+VERSION = "0.1.0"
+_log = logging.getLogger("app")
+
+
+def telemetry_config(settings: Settings) -> TelemetryConfig:
+    endpoint = settings.otel_exporter_otlp_endpoint or None
+    if endpoint is None and settings.enable_external_monitoring:
+        endpoint = ""  # export on, to the SDK's default endpoint
+    return TelemetryConfig(
+        service_name=settings.otel_service_name, service_version=VERSION, environment=settings.environment,
+        otlp_endpoint=endpoint, otlp_protocol=settings.otel_exporter_otlp_protocol,
+        history_interval_s=settings.metrics_export_interval,
+        history_retention_s=settings.cache_monitoring_retention_hours * 3600.0,
+    )
+
+
+def create_app(settings: Settings | None = None, telemetry: Telemetry | None = None) -> FastAPI:
+    start = time.perf_counter()
+    settings = settings or Settings()
+    config_load_s = time.perf_counter() - start
+    configure_logging(settings.log_level, settings.monitoring_log_level)
+    telemetry = telemetry or build_telemetry(telemetry_config(settings))
+    telemetry.instruments.config_load.record(config_load_s, {"app.config.source": "environment"})
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = build_services(settings, telemetry)
+        app.state.services = services
+        if settings.enable_monitoring:
+            telemetry.start()
+        _log.info("started: provider=%s preset=%s redis=%s otlp=%s", settings.llm_provider,
+                  settings.resilience_preset, settings.redis_url if settings.redis_enabled else "disabled",
+                  telemetry.export_status[0].endpoint if telemetry.export_status else "off")
+        try:
+            yield
+        finally:
+            await services.aclose()
+            telemetry.shutdown()
+
+    app = FastAPI(title="LLM text processing service", version=VERSION, lifespan=lifespan)
+    app.state.settings = settings
+    for router in (health.router, v1.router, internal.monitoring, internal.resilience, internal.cache):
+        app.include_router(router)
+    errors.install(app)
+    instrument_fastapi(app, telemetry)
+    return app

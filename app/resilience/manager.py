@@ -1,0 +1,106 @@
+"""One breaker per operation plus ``ai_service`` for the provider as a whole, retries around both.
+
+Every attempt passes both breakers, so a vendor that is down opens ``ai_service`` (the breaker the
+guide resets) whichever operation is called, and one operation that keeps failing opens its own.
+Breakers are checked before each attempt: once one opens, the remaining retries are not made.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
+
+from opentelemetry.metrics import Observation
+
+from app.resilience.breaker import CircuitBreaker, CircuitOpenError, State
+from app.resilience.presets import PRESETS, ResiliencePolicy
+from app.resilience.retry import retry_async
+from instrumentation.instruments import BREAKER_STATE, BREAKER_STATE_VALUES, Instruments
+
+_log = logging.getLogger(__name__)
+T = TypeVar("T")
+SERVICE_BREAKER = "ai_service"
+
+
+class Resilience:
+    def __init__(self, policy: ResiliencePolicy, operations: Iterable[str], instruments: Instruments,
+                 retry_on: tuple[type[BaseException], ...]) -> None:
+        self.policy = policy
+        self._instruments = instruments
+        self._retry_on = retry_on
+        self.breakers: dict[str, CircuitBreaker] = {
+            name: CircuitBreaker(name, policy.failure_threshold, policy.recovery_timeout_s, self._transition)
+            for name in (SERVICE_BREAKER, *operations)
+        }
+        self.retries: dict[str, int] = dict.fromkeys(operations, 0)
+        self.changes: list[dict[str, Any]] = []
+        self._retry_attrs = {op: {"app.operation": op} for op in operations}
+        instruments.observe(BREAKER_STATE, self._observe_states)
+
+    async def call(self, operation: str, fn: Callable[[], Awaitable[T]]) -> T:
+        own, service = self.breakers[operation], self.breakers[SERVICE_BREAKER]
+
+        async def attempt() -> T:
+            own.before_call()
+            try:
+                service.before_call()
+            except CircuitOpenError:
+                own.release()
+                raise
+            try:
+                result = await fn()
+            except self._retry_on:
+                own.record_failure()
+                service.record_failure()
+                raise
+            except BaseException:
+                # not the service's fault (a bad request, a cancelled task): no verdict either way
+                own.release()
+                service.release()
+                raise
+            own.record_success()
+            service.record_success()
+            return result
+
+        def on_retry(_attempt: int, _exc: BaseException) -> None:
+            self.retries[operation] += 1
+            self._instruments.retry_attempts.add(1, self._retry_attrs[operation])
+
+        policy = self.policy
+        return await retry_async(attempt, max_attempts=policy.max_attempts, base_delay_s=policy.base_delay_s,
+                                 max_delay_s=policy.max_delay_s, retry_on=self._retry_on, on_retry=on_retry)
+
+    def apply(self, policy: ResiliencePolicy, source: str = "api") -> dict[str, Any]:
+        """Switch the live policy; every breaker takes the new threshold and timeout at once."""
+        before = self.policy
+        self.policy = policy
+        for breaker in self.breakers.values():
+            breaker.reconfigure(policy.failure_threshold, policy.recovery_timeout_s)
+        change = {"timestamp": time.time(), "source": source, "preset_before": before.name,
+                  "preset_after": policy.name, "before": before.as_dict(), "after": policy.as_dict()}
+        self.changes.append(change)
+        del self.changes[:-100]  # bounded: the last hundred changes
+        _log.info("resilience policy changed from %s to %s by %s", before.name, policy.name, source)
+        return change
+
+    def reset(self, name: str) -> State:
+        return self.breakers[name].reset()
+
+    def open_breakers(self) -> list[str]:
+        return [name for name, b in self.breakers.items() if b.state == "open"]
+
+    def _transition(self, name: str, old: State, new: State) -> None:
+        log = _log.warning if new == "open" else _log.info
+        log("circuit breaker %s: %s -> %s", name, old, new)
+        self._instruments.breaker_transitions.add(
+            1, {"app.circuit_breaker.name": name, "app.circuit_breaker.from": old, "app.circuit_breaker.to": new})
+
+    def _observe_states(self) -> list[Observation]:
+        return [Observation(BREAKER_STATE_VALUES[b.state], {"app.circuit_breaker.name": name})
+                for name, b in self.breakers.items()]
+
+    @staticmethod
+    def presets() -> list[str]:
+        return list(PRESETS)

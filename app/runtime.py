@@ -1,0 +1,95 @@
+"""The resources of one app, built in ``lifespan`` and handed to the routers as typed state."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from opentelemetry.metrics import Observation
+
+from app.cache.memory import MemoryTier
+from app.cache.redis_tier import RedisTier
+from app.cache.tiered import TieredCache
+from app.monitoring.alerts import Alert, AlertBook
+from app.monitoring.kpis import KPI, build_catalog
+from app.monitoring.monitor import Monitor
+from app.resilience.manager import Resilience
+from app.resilience.presets import policy_for
+from app.services.genai import GenAIClient
+from app.services.llm.base import OPERATIONS, LLMProvider, LLMTransientError
+from app.services.llm.offline import OfflineProvider
+from app.services.processing import TextProcessor
+from app.settings import Settings
+from app.system import memory_limit_bytes, rss_bytes
+from instrumentation import Telemetry
+from instrumentation.auto import instrument_httpx, instrument_redis
+from instrumentation.instruments import MEMORY_LIMIT, PROCESS_MEMORY
+
+_log = logging.getLogger("app.monitoring")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    telemetry: Telemetry
+    cache: TieredCache
+    resilience: Resilience
+    llm: GenAIClient
+    processor: TextProcessor
+    monitor: Monitor
+    catalog: tuple[KPI, ...]
+    started_at: float = field(default_factory=time.time)
+
+    async def aclose(self) -> None:
+        await self.llm.provider.aclose()
+        await self.cache.aclose()
+
+
+def build_provider(settings: Settings, telemetry: Telemetry) -> LLMProvider:
+    if settings.llm_provider == "openai":
+        from app.services.llm.openai_compat import OpenAICompatibleProvider
+
+        provider = OpenAICompatibleProvider(settings.llm_base_url, settings.llm_model, settings.llm_api_key,
+                                            settings.llm_timeout_seconds)
+        instrument_httpx(provider.client, telemetry)
+        return provider
+    return OfflineProvider()
+
+
+def build_services(settings: Settings, telemetry: Telemetry) -> Services:
+    instruments = telemetry.instruments
+    redis = None
+    if settings.redis_enabled:
+        redis = RedisTier(settings.redis_url, settings.redis_timeout_seconds,
+                          settings.redis_retry_interval_seconds, instruments)
+        instrument_redis(redis.client, telemetry)
+    cache = TieredCache(MemoryTier(settings.cache_memory_max_entries, settings.cache_memory_max_bytes),
+                        redis, instruments, settings.cache_compression_threshold_bytes,
+                        settings.cache_compression_level)
+    policy = policy_for(settings.resilience_preset, max_attempts=settings.resilience_max_attempts,
+                        failure_threshold=settings.resilience_failure_threshold,
+                        recovery_timeout_s=settings.resilience_recovery_timeout_seconds,
+                        base_delay_s=settings.resilience_base_delay_seconds)
+    resilience = Resilience(policy, OPERATIONS, instruments, retry_on=(LLMTransientError,))
+    llm = GenAIClient(build_provider(settings, telemetry), telemetry.tracer_provider.get_tracer("app.llm"),
+                      instruments)
+    limit = memory_limit_bytes(settings.memory_limit_mb)
+    instruments.observe(PROCESS_MEMORY, lambda: [Observation(rss_bytes())])
+    instruments.observe(MEMORY_LIMIT, lambda: [Observation(limit)])
+    catalog = build_catalog(settings.alert_memory_warning_mb, settings.alert_memory_critical_mb)
+
+    def fired(alert: Alert) -> None:
+        instruments.alerts_fired.add(1, {"alertname": alert.name, "severity": alert.severity})
+        _log.warning("alert %s (%s) firing: %s", alert.name, alert.severity, alert.message)
+
+    def resolved(alert: Alert) -> None:
+        _log.info("alert %s resolved after %.0fs", alert.name, (alert.resolved_at or 0) - alert.first_seen)
+
+    monitor = Monitor(telemetry.history, AlertBook(catalog, on_fire=fired, on_resolve=resolved))
+    # Alerts are judged on every history tick too, so they fire with nobody polling /alerts.
+    telemetry.history.on_record = lambda snapshot: monitor.evaluate_alerts(snapshot)
+    processor = TextProcessor(llm, cache, resilience, settings.llm_max_concurrency)
+    return Services(settings, telemetry, cache, resilience, llm, processor, monitor, catalog)
+
+

@@ -1,0 +1,49 @@
+"""One LLM call as the GenAI semantic conventions describe it: a CLIENT span ``chat {model}``,
+``gen_ai.client.operation.duration`` and ``gen_ai.client.token.usage``. Prompt and completion text
+are not recorded."""
+
+from __future__ import annotations
+
+import time
+
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+
+from app.services.llm.base import LLMOutput, LLMProvider, LLMRequest
+from instrumentation.instruments import Instruments
+
+
+class GenAIClient:
+    def __init__(self, provider: LLMProvider, tracer: Tracer, instruments: Instruments) -> None:
+        self.provider = provider
+        self._tracer = tracer
+        self._instruments = instruments
+        self._base = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": provider.name,
+                      "gen_ai.request.model": provider.model}
+
+    async def run(self, request: LLMRequest) -> LLMOutput:
+        start = time.perf_counter()
+        with self._tracer.start_as_current_span(
+                f"chat {self.provider.model}", kind=SpanKind.CLIENT,
+                attributes={**self._base, "app.operation": request.operation},
+                record_exception=False, set_status_on_exception=False) as span:
+            try:
+                output = await self.provider.run(request)
+            except Exception as exc:
+                error = type(exc).__name__
+                span.set_attribute("error.type", error)
+                span.set_status(Status(StatusCode.ERROR, str(exc)[:200]))
+                self._instruments.genai_duration.record(time.perf_counter() - start,
+                                                        {**self._base, "error.type": error})
+                raise
+            attrs = {**self._base, "gen_ai.response.model": output.model}
+            span.set_attributes({
+                "gen_ai.response.model": output.model,
+                "gen_ai.response.finish_reasons": [output.finish_reason],
+                "gen_ai.usage.input_tokens": output.usage.input_tokens,
+                "gen_ai.usage.output_tokens": output.usage.output_tokens,
+            })
+            self._instruments.genai_duration.record(time.perf_counter() - start, attrs)
+            self._instruments.genai_tokens.record(output.usage.input_tokens, {**attrs, "gen_ai.token.type": "input"})
+            self._instruments.genai_tokens.record(output.usage.output_tokens,
+                                                  {**attrs, "gen_ai.token.type": "output"})
+            return output

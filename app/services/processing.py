@@ -1,0 +1,74 @@
+"""Text processing: the cache first (hits are served even while a breaker is open), then the LLM
+through retries and breakers, then the cache again."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from app.api.schemas import BatchItem, BatchRequest, BatchResponse, ProcessRequest, ProcessResponse
+from app.cache.keys import cache_key, ttl_for
+from app.cache.tiered import TieredCache
+from app.resilience.breaker import CircuitOpenError
+from app.resilience.manager import Resilience
+from app.services.genai import GenAIClient
+from app.services.llm.base import LLMError, LLMOutput, LLMRequest
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _response_fields(output: LLMOutput) -> dict[str, Any]:
+    return {
+        "result": output.result,
+        "sentiment": asdict(output.sentiment) if output.sentiment else None,
+        "key_points": output.key_points,
+        "questions": output.questions,
+        "metadata": {"model": output.model, "input_tokens": output.usage.input_tokens,
+                     "output_tokens": output.usage.output_tokens, "finish_reason": output.finish_reason},
+    }
+
+
+class TextProcessor:
+    def __init__(self, llm: GenAIClient, cache: TieredCache, resilience: Resilience, max_concurrency: int) -> None:
+        self.llm = llm
+        self.cache = cache
+        self.resilience = resilience
+        self._batch_limit = asyncio.Semaphore(max_concurrency)
+
+    async def process(self, request: ProcessRequest) -> ProcessResponse:
+        start = time.perf_counter()
+        key = cache_key(request.operation, request.text, request.options, request.question)
+        cached = await self.cache.get(key, request.operation)
+        if cached is not None:
+            fields = dict(cached.value)
+            fields["metadata"] = {**fields.get("metadata", {}), "cache_tier": cached.tier}
+            return ProcessResponse(operation=request.operation, **fields, cache_hit=True,
+                                   processing_time=time.perf_counter() - start, timestamp=_now_iso())
+        llm_request = LLMRequest(request.operation, request.text, request.question, request.options)
+        output = await self.resilience.call(request.operation, lambda: self.llm.run(llm_request))
+        fields = _response_fields(output)
+        await self.cache.set(key, fields, ttl_for(request.operation))
+        return ProcessResponse(operation=request.operation, **fields, cache_hit=False,
+                               processing_time=time.perf_counter() - start, timestamp=_now_iso())
+
+    async def process_batch(self, batch: BatchRequest) -> BatchResponse:
+        start = time.perf_counter()
+
+        async def one(index: int, request: ProcessRequest) -> BatchItem:
+            async with self._batch_limit:
+                try:
+                    return BatchItem(request_index=index, status="completed", response=await self.process(request))
+                except (CircuitOpenError, LLMError) as exc:  # one item failing does not fail the batch
+                    return BatchItem(request_index=index, status="failed", error=str(exc))
+
+        items = await asyncio.gather(*(one(i, r) for i, r in enumerate(batch.requests)))
+        completed = sum(1 for item in items if item.status == "completed")
+        return BatchResponse(batch_id=batch.batch_id or f"batch_{uuid.uuid4().hex[:12]}",
+                             total_requests=len(items), completed=completed, failed=len(items) - completed,
+                             results=list(items), total_processing_time=time.perf_counter() - start)

@@ -1,0 +1,117 @@
+"""The one settings class: every environment variable the operations guide names, validated.
+
+A bad value is a start-up error that names the variable (pydantic's message), never a silent default.
+Standard ``OTEL_*`` variables are read by the OpenTelemetry SDK itself; the few we need to decide
+behaviour (is export on? which service name?) are read here too so they are validated once.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Environment = Literal["development", "testing", "staging", "production"]
+PresetName = Literal["simple", "development", "production", "conservative"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    # Service
+    environment: Environment = "development"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: LogLevel = "INFO"
+
+    # Access: with no key configured /v1 runs open (development default).
+    api_key: str = ""
+    additional_api_keys: Annotated[list[str], NoDecode] = []
+
+    # LLM provider
+    llm_provider: Literal["offline", "openai"] = "offline"
+    llm_base_url: str = "https://api.openai.com/v1"
+    llm_model: str = "gpt-4o-mini"
+    llm_api_key: str = ""
+    llm_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    llm_max_concurrency: int = Field(default=8, ge=1, le=256)
+
+    # Cache
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_enabled: bool = True
+    redis_timeout_seconds: float = Field(default=0.25, gt=0, le=10)
+    redis_retry_interval_seconds: float = Field(default=5.0, ge=0, le=300)
+    cache_memory_max_entries: int = Field(default=1000, ge=1)
+    cache_memory_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    cache_compression_threshold_bytes: int = Field(default=1000, ge=0)
+    cache_compression_level: int = Field(default=6, ge=1, le=9)
+
+    # Resilience: a preset, optionally overridden field by field.
+    resilience_preset: PresetName = "simple"
+    resilience_max_attempts: int | None = Field(default=None, ge=1, le=20)
+    resilience_failure_threshold: int | None = Field(default=None, ge=1, le=1000)
+    resilience_recovery_timeout_seconds: float | None = Field(default=None, gt=0, le=3600)
+    resilience_base_delay_seconds: float | None = Field(default=None, ge=0, le=60)
+
+    # Monitoring (names from the operations guide)
+    enable_monitoring: bool = True
+    monitoring_log_level: LogLevel = "INFO"
+    cache_monitoring_retention_hours: int = Field(default=168, ge=1, le=24 * 90)
+    alert_memory_warning_mb: float = Field(default=50.0, gt=0)
+    alert_memory_critical_mb: float = Field(default=100.0, gt=0)
+    metrics_export_interval: float = Field(default=60.0, ge=1, le=3600)
+    enable_external_monitoring: bool = False
+    prometheus_gateway_url: str = ""
+    monitoring_webhook_url: str = ""
+    memory_limit_mb: float | None = Field(default=None, gt=0)
+
+    # OpenTelemetry (standard variables; the SDK reads the rest itself)
+    otel_service_name: str = "llm-text-service"
+    otel_exporter_otlp_endpoint: str = ""
+    otel_exporter_otlp_protocol: Literal["http/protobuf", "grpc"] = "http/protobuf"
+
+    @field_validator("additional_api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("llm_base_url", "prometheus_gateway_url", "monitoring_webhook_url",
+                     "otel_exporter_otlp_endpoint")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.alert_memory_critical_mb < self.alert_memory_warning_mb:
+            raise ValueError("ALERT_MEMORY_CRITICAL_MB must not be below ALERT_MEMORY_WARNING_MB")
+        if self.llm_provider == "openai" and not self.llm_base_url:
+            raise ValueError("LLM_PROVIDER=openai needs LLM_BASE_URL")
+        return self
+
+    @property
+    def valid_api_keys(self) -> frozenset[str]:
+        return frozenset(k for k in [self.api_key, *self.additional_api_keys] if k)
+
+    @property
+    def otlp_export_enabled(self) -> bool:
+        return bool(self.otel_exporter_otlp_endpoint) or self.enable_external_monitoring
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,109 @@
+"""Exporters guarded so that a Collector that is down is reported once, not logged as a stream.
+
+The OTLP exporters log every failed export at ERROR; with no Collector that is one line per batch.
+These wrappers keep the last outcome (for the health endpoints) and log only on a change of state.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+_log = logging.getLogger("instrumentation.export")
+
+# The OTLP exporters' own per-batch error lines: our wrappers report the state instead.
+for _name in ("opentelemetry.exporter.otlp.proto.http", "opentelemetry.exporter.otlp.proto.grpc"):
+    logging.getLogger(_name).setLevel(logging.CRITICAL)
+
+
+@dataclass
+class ExportStatus:
+    """The last outcome of one signal's export, as the health endpoint reports it."""
+
+    signal: str
+    endpoint: str
+    healthy: bool | None = None  # None until the first export
+    last_success: float | None = None
+    last_failure: float | None = None
+    last_error: str | None = None
+    failures: int = 0
+    exported: int = 0
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def outcome(self, ok: bool, items: int, error: str | None = None) -> None:
+        with self._lock:
+            was = self.healthy
+            self.healthy = ok
+            if ok:
+                self.last_success = time.time()
+                self.exported += items
+            else:
+                self.last_failure = time.time()
+                self.last_error = error
+                self.failures += 1
+        if not ok and was is not False:
+            _log.warning("OTLP %s export to %s failed (%s); requests are unaffected, "
+                         "telemetry is retried and this is reported once until it recovers",
+                         self.signal, self.endpoint, error or "exporter returned failure")
+        elif ok and was is False:
+            _log.info("OTLP %s export to %s recovered", self.signal, self.endpoint)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"signal": self.signal, "endpoint": self.endpoint, "healthy": self.healthy,
+                "last_success": self.last_success, "last_failure": self.last_failure,
+                "last_error": self.last_error, "failures": self.failures, "exported": self.exported}
+
+
+class GuardedSpanExporter(SpanExporter):
+    def __init__(self, inner: SpanExporter, status: ExportStatus) -> None:
+        self._inner = inner
+        self.status = status
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            result = self._inner.export(spans)
+        except Exception as exc:
+            self.status.outcome(False, 0, repr(exc))
+            return SpanExportResult.FAILURE
+        self.status.outcome(result is SpanExportResult.SUCCESS, len(spans))
+        return result
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+
+class GuardedMetricExporter(MetricExporter):
+    def __init__(self, inner: MetricExporter, status: ExportStatus) -> None:
+        super().__init__(preferred_temporality=inner._preferred_temporality,
+                         preferred_aggregation=inner._preferred_aggregation)
+        self._inner = inner
+        self.status = status
+
+    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000,
+               **kwargs: Any) -> MetricExportResult:
+        try:
+            result = self._inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+        except Exception as exc:
+            self.status.outcome(False, 0, repr(exc))
+            return MetricExportResult.FAILURE
+        self.status.outcome(result is MetricExportResult.SUCCESS, len(metrics_data.resource_metrics))
+        return result
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        self._inner.shutdown(timeout_millis=timeout_millis, **kwargs)

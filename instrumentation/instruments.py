@@ -1,0 +1,125 @@
+"""Every manual instrument of the service, in one place: semconv names, units, bucket boundaries.
+
+Buckets are chosen for the KPI thresholds they are judged against: the AI latency KPI is P95 < 30 s,
+so GenAI buckets reach past 30 s; the Redis KPI is < 10 ms, so database buckets are fine under 10 ms;
+the config-load KPI is < 100 ms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Final
+
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
+
+# Names (the Prometheus names follow: dots -> underscores, unit suffix, _total for counters).
+HTTP_SERVER_DURATION: Final = "http.server.request.duration"
+GENAI_DURATION: Final = "gen_ai.client.operation.duration"
+GENAI_TOKENS: Final = "gen_ai.client.token.usage"
+DB_DURATION: Final = "db.client.operation.duration"
+CACHE_LOOKUPS: Final = "app.cache.lookups"
+CACHE_DURATION: Final = "app.cache.operation.duration"
+CACHE_MEMORY: Final = "app.cache.memory.usage"
+CACHE_ENTRIES: Final = "app.cache.entries"
+BREAKER_STATE: Final = "app.circuit_breaker.state"
+BREAKER_TRANSITIONS: Final = "app.circuit_breaker.transitions"
+RETRY_ATTEMPTS: Final = "app.retry.attempts"
+CONFIG_LOAD: Final = "app.config.load.duration"
+ALERTS_FIRED: Final = "app.alerts.fired"
+PROCESS_MEMORY: Final = "process.memory.usage"
+MEMORY_LIMIT: Final = "app.memory.limit"
+
+# Bucket boundaries
+GENAI_DURATION_BUCKETS: Final = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 30.0, 40.96, 81.92,
+)  # semconv advice, plus 30 s so the AI P95 KPI falls on a bucket edge
+GENAI_TOKEN_BUCKETS: Final = (
+    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+)  # semconv advice
+DB_DURATION_BUCKETS: Final = (
+    0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+)  # sub-10 ms resolution for the Redis KPI
+CACHE_DURATION_BUCKETS: Final = DB_DURATION_BUCKETS
+CONFIG_LOAD_BUCKETS: Final = (0.001, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0)
+
+# Breaker state as a gauge value: what a Grafana state timeline maps to colours.
+BREAKER_STATE_VALUES: Final = {"closed": 0, "half_open": 1, "open": 2}
+
+ObservationSource = Callable[[], Iterable[Observation]]
+
+
+class Instruments:
+    """The instruments, created once per MeterProvider. Observable gauges read registered sources."""
+
+    def __init__(self, meter: Meter) -> None:
+        self._sources: dict[str, list[ObservationSource]] = {
+            CACHE_MEMORY: [], CACHE_ENTRIES: [], BREAKER_STATE: [], PROCESS_MEMORY: [], MEMORY_LIMIT: [],
+        }
+        self.genai_duration = meter.create_histogram(
+            GENAI_DURATION, unit="s", description="GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=list(GENAI_DURATION_BUCKETS),
+        )
+        self.genai_tokens = meter.create_histogram(
+            GENAI_TOKENS, unit="{token}", description="Number of input and output tokens used.",
+            explicit_bucket_boundaries_advisory=list(GENAI_TOKEN_BUCKETS),
+        )
+        self.db_duration = meter.create_histogram(
+            DB_DURATION, unit="s", description="Duration of database client operations.",
+            explicit_bucket_boundaries_advisory=list(DB_DURATION_BUCKETS),
+        )
+        self.cache_lookups = meter.create_counter(
+            CACHE_LOOKUPS, unit="{lookup}", description="Cache lookups, by result (hit/miss) and tier.",
+        )
+        self.cache_duration = meter.create_histogram(
+            CACHE_DURATION, unit="s", description="Duration of cache lookups and writes.",
+            explicit_bucket_boundaries_advisory=list(CACHE_DURATION_BUCKETS),
+        )
+        self.breaker_transitions = meter.create_counter(
+            BREAKER_TRANSITIONS, unit="{transition}", description="Circuit breaker state transitions.",
+        )
+        self.retry_attempts = meter.create_counter(
+            RETRY_ATTEMPTS, unit="{attempt}", description="Retries after a failed attempt.",
+        )
+        self.config_load = meter.create_histogram(
+            CONFIG_LOAD, unit="s", description="Time to load and validate the configuration.",
+            explicit_bucket_boundaries_advisory=list(CONFIG_LOAD_BUCKETS),
+        )
+        self.alerts_fired = meter.create_counter(
+            ALERTS_FIRED, unit="{alert}", description="Alerts that started firing, by name and severity.",
+        )
+        meter.create_observable_gauge(
+            CACHE_MEMORY, callbacks=[self._callback(CACHE_MEMORY)], unit="By",
+            description="Bytes held by the cache's in-process memory tier.",
+        )
+        meter.create_observable_gauge(
+            CACHE_ENTRIES, callbacks=[self._callback(CACHE_ENTRIES)], unit="{entry}",
+            description="Entries held by the cache's in-process memory tier.",
+        )
+        meter.create_observable_gauge(
+            BREAKER_STATE, callbacks=[self._callback(BREAKER_STATE)], unit="{state}",
+            description="Circuit breaker state: 0 closed, 1 half-open, 2 open.",
+        )
+        meter.create_observable_gauge(
+            PROCESS_MEMORY, callbacks=[self._callback(PROCESS_MEMORY)], unit="By",
+            description="Resident memory of the service process.",
+        )
+        meter.create_observable_gauge(
+            MEMORY_LIMIT, callbacks=[self._callback(MEMORY_LIMIT)], unit="By",
+            description="Memory the process may use: MEMORY_LIMIT_MB, else the cgroup limit, else RAM.",
+        )
+
+    def observe(self, name: str, source: ObservationSource) -> None:
+        """Register a source of observations for one of the observable gauges."""
+        self._sources[name].append(source)
+
+    def _callback(self, name: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def callback(_options: CallbackOptions) -> Iterable[Observation]:
+            observations: list[Observation] = []
+            for source in self._sources[name]:
+                try:
+                    observations.extend(source())
+                except Exception:  # a broken source must not break collection of the others
+                    continue
+            return observations
+
+        return callback
