@@ -50,8 +50,9 @@ async def reset_breaker(name: str, services: ServicesDep) -> dict[str, Any]:
     breakers = services.resilience.breakers
     if name not in breakers:
         raise HTTPException(404, f"no circuit breaker named '{name}'; existing: {', '.join(sorted(breakers))}")
-    new_state = services.resilience.reset(name)
-    return {"message": f"circuit breaker '{name}' reset", "name": name, "new_state": new_state}
+    new_state, also_reset = services.resilience.reset(name)
+    return {"message": f"circuit breaker '{name}' reset", "name": name, "new_state": new_state,
+            "also_reset": also_reset}
 
 
 @cache.get("/stats")

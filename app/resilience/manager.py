@@ -85,8 +85,16 @@ class Resilience:
         _log.info("resilience policy changed from %s to %s by %s", before.name, policy.name, source)
         return change
 
-    def reset(self, name: str) -> State:
-        return self.breakers[name].reset()
+    def reset(self, name: str) -> tuple[State, list[str]]:
+        """Close one breaker. Resetting ``ai_service`` says the vendor is back, so the operation
+        breakers its outage opened are closed with it; they are returned as the second item."""
+        cascaded: list[str] = []
+        if name == SERVICE_BREAKER:
+            for other, breaker in self.breakers.items():
+                if other != name and breaker.state != "closed":
+                    breaker.reset()
+                    cascaded.append(other)
+        return self.breakers[name].reset(), cascaded
 
     def open_breakers(self) -> list[str]:
         return [name for name, b in self.breakers.items() if b.state == "open"]

@@ -1,0 +1,89 @@
+"""The cache against a real Redis: shared across app instances, memory tier alone when Redis is away,
+and back to Redis when it returns, with no failed request at any point."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import redis
+
+from tests.helpers.processes import RedisServer, free_port
+
+TEXT = "OpenTelemetry gives every request a trace. Prometheus keeps the metrics. Grafana shows both."
+PROCESS = "/v1/text_processing/process"
+
+
+def body(i: int, op: str = "summarize") -> dict[str, Any]:
+    return {"text": f"{TEXT} Document number {i}.", "operation": op}
+
+
+def redis_keys(url: str) -> list[bytes]:
+    return list(redis.Redis.from_url(url).scan_iter(match="ai_cache|*"))
+
+
+def test_redis_tier_is_shared_between_app_instances(client_for: Any, redis_server: RedisServer) -> None:
+    first = client_for(redis_url=redis_server.url)
+    assert first.post(PROCESS, json=body(1)).json()["cache_hit"] is False
+    assert len(redis_keys(redis_server.url)) >= 1
+    second = client_for(redis_url=redis_server.url)  # a fresh memory tier: only Redis can answer
+    answer = second.post(PROCESS, json=body(1)).json()
+    assert answer["cache_hit"] is True
+    assert answer["metadata"]["cache_tier"] == "redis"
+
+
+def test_without_redis_the_memory_tier_serves(client_for: Any) -> None:
+    client = client_for(redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    assert client.post(PROCESS, json=body(2)).json()["cache_hit"] is False
+    again = client.post(PROCESS, json=body(2))
+    assert again.status_code == 200
+    assert again.json()["cache_hit"] is True
+    assert again.json()["metadata"]["cache_tier"] == "memory"
+    health = client.get("/internal/monitoring/health").json()
+    assert health["components"]["redis"]["status"] == "degraded"
+    assert health["overall_status"] == "degraded"
+
+
+def test_statistics_count_lookups_not_writes(client_for: Any) -> None:
+    client = client_for(redis_enabled=False)
+    for i in range(4):
+        client.post(PROCESS, json=body(100 + i))  # 4 misses (and 4 writes)
+    for i in range(4):
+        client.post(PROCESS, json=body(100 + i))  # 4 hits
+    client.post(PROCESS, json=body(100))  # 5th hit
+    stats = client.get("/internal/cache/stats").json()["performance"]
+    assert (stats["hits"], stats["misses"], stats["total_lookups"]) == (5, 4, 9)
+    assert stats["hit_ratio"] == round(100 * 5 / 9, 3)
+    overview = client.get("/internal/monitoring/overview").json()
+    assert overview["cache_performance"]["stats"]["hit_ratio"] == stats["hit_ratio"]
+
+
+def test_redis_going_away_and_coming_back_mid_traffic(client_for: Any) -> None:
+    server = RedisServer(free_port()).start()
+    try:
+        client = client_for(redis_url=server.url)
+        statuses: list[int] = []
+        for i in range(5):
+            statuses.append(client.post(PROCESS, json=body(200 + i)).status_code)
+        assert len(redis_keys(server.url)) == 5
+
+        server.stop()
+        for i in range(5, 10):  # new texts while Redis is down: answered, kept in memory
+            statuses.append(client.post(PROCESS, json=body(200 + i)).status_code)
+        repeat = client.post(PROCESS, json=body(207))
+        statuses.append(repeat.status_code)
+        assert repeat.json()["cache_hit"] is True and repeat.json()["metadata"]["cache_tier"] == "memory"
+        health = client.get("/internal/monitoring/health").json()
+        assert health["components"]["redis"]["status"] == "degraded"
+
+        server.start()
+        time.sleep(0.3)  # past redis_retry_interval_seconds: the next call probes Redis again
+        for i in range(10, 13):
+            statuses.append(client.post(PROCESS, json=body(200 + i)).status_code)
+        assert statuses == [200] * len(statuses)
+        assert len(redis_keys(server.url)) == 3  # a restarted Redis without persistence: only the new ones
+        health = client.get("/internal/monitoring/health").json()
+        assert health["components"]["redis"]["status"] == "healthy"
+        assert health["components"]["redis"]["connected"] is True
+    finally:
+        server.stop()
