@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app.api import errors, health, internal, v1
+from app.api import cache, errors, health, monitoring, resilience, v1
 from app.runtime import build_services
 from app.settings import Settings
 from instrumentation import Telemetry, TelemetryConfig, build_telemetry
@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None, telemetry: Telemetry | None = N
 
     app = FastAPI(title="LLM text processing service", version=VERSION, lifespan=lifespan)
     app.state.settings = settings
-    for router in (health.router, v1.router, internal.monitoring, internal.resilience, internal.cache):
+    for router in (health.router, v1.router, monitoring.router, resilience.router, cache.router):
         app.include_router(router)
     errors.install(app)
     instrument_fastapi(app, telemetry)

@@ -1,0 +1,36 @@
+"""/internal/monitoring: the runbook's monitoring commands."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Response
+
+from app.api.deps import HoursQuery, ServicesDep
+from app.monitoring.exposition import CONTENT_TYPE, render
+from app.runbook import Runbook
+
+router = APIRouter(prefix="/internal/monitoring", tags=["monitoring"])
+
+
+@router.get("/overview")
+async def overview(services: ServicesDep) -> dict[str, Any]:
+    return await Runbook(services).overview()
+
+
+@router.get("/health")
+async def monitoring_health(services: ServicesDep) -> dict[str, Any]:
+    return await Runbook(services).health()
+
+
+@router.get("/metrics", response_model=None)
+async def metrics(services: ServicesDep, time_window_hours: HoursQuery = 1.0,
+                  format: Literal["json", "prometheus"] = "json") -> dict[str, Any] | Response:
+    if format == "prometheus":
+        return Response(render(services.monitor.history.latest()), media_type=CONTENT_TYPE)
+    return await Runbook(services).metrics(time_window_hours)
+
+
+@router.get("/alerts")
+async def alerts(services: ServicesDep) -> dict[str, Any]:
+    return Runbook(services).alerts()
