@@ -6,6 +6,14 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import NamedTuple
+
+
+class Freed(NamedTuple):
+    """What a purge or a clear removed from the tier."""
+
+    entries: int
+    bytes: int
 
 
 class MemoryTier:
@@ -33,7 +41,8 @@ class MemoryTier:
     def set(self, key: str, blob: bytes, ttl_s: float) -> None:
         size = self._size(key, blob)
         if size > self.max_bytes:
-            return  # would evict everything for one value: not worth caching here
+            self.delete(key)  # not worth caching here, but an older value must not be served either
+            return
         with self._lock:
             if key in self._data:
                 self._remove(key)
@@ -50,19 +59,33 @@ class MemoryTier:
                 self._remove(key)
 
     def purge_expired(self) -> int:
+        return self.purge().entries
+
+    def purge(self) -> Freed:
+        """Drop the expired entries now, rather than when a lookup happens to find them."""
         now = self._clock()
         with self._lock:
+            before = self._bytes
             expired = [k for k, (_b, exp) in self._data.items() if exp <= now]
             for key in expired:
                 self._remove(key)
-            return len(expired)
+            return Freed(len(expired), before - self._bytes)
 
     def clear(self) -> int:
+        return self.drain().entries
+
+    def drain(self) -> Freed:
         with self._lock:
-            count = len(self._data)
+            freed = Freed(len(self._data), self._bytes)
             self._data.clear()
             self._bytes = 0
-            return count
+            return freed
+
+    def items(self) -> list[tuple[str, bytes, float]]:
+        """The live entries as ``(key, blob, remaining TTL in seconds)``, least recently used first."""
+        now = self._clock()
+        with self._lock:
+            return [(k, blob, exp - now) for k, (blob, exp) in self._data.items() if exp > now]
 
     def keys(self) -> list[str]:
         with self._lock:

@@ -28,6 +28,16 @@ _ERROR_RATE = (
 )
 
 
+# The sample counts behind ``min_field``, so Prometheus, like the in-process engine, does not judge
+# a percentile or a ratio on a handful of samples.
+SAMPLE_COUNT_PROMQL: dict[str, str] = {
+    "requests": f"sum(increase(http_server_request_duration_seconds_count{{{_API}}}[5m]))",
+    "cache_lookups": "sum(increase(app_cache_lookups_total[5m]))",
+    "redis_operations": 'sum(increase(db_client_operation_duration_seconds_count{db_system_name="redis"}[5m]))',
+    "ai_calls": "sum(increase(gen_ai_client_operation_duration_seconds_count[5m]))",
+}
+
+
 @dataclass(frozen=True)
 class KPI:
     name: str  # alert name, CamelCase as Prometheus alerts are named
@@ -50,7 +60,11 @@ class KPI:
         return RESPONSE_TIME[self.severity]
 
     def expr(self) -> str:
-        return self.promql.format(threshold=self.threshold)
+        # replace, not format: PromQL label matchers are full of braces
+        condition = self.promql.replace("{threshold}", f"{self.threshold:g}")
+        if self.min_field is None:
+            return condition
+        return f"({condition}) and ({SAMPLE_COUNT_PROMQL[self.min_field]} >= {self.min_samples})"
 
 
 def build_catalog(cache_memory_warning_mb: float = 50.0, cache_memory_critical_mb: float = 100.0) -> tuple[KPI, ...]:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from opentelemetry.metrics import Observation
 
 from app.resilience.breaker import CircuitBreaker, CircuitOpenError, State
-from app.resilience.presets import PRESETS, ResiliencePolicy
+from app.resilience.presets import PRESETS, ResiliencePolicy, config_of, overrides_of
 from app.resilience.retry import retry_async
 from instrumentation.instruments import BREAKER_STATE, BREAKER_STATE_VALUES, Instruments
 
@@ -28,6 +28,8 @@ class Resilience:
     def __init__(self, policy: ResiliencePolicy, operations: Iterable[str], instruments: Instruments,
                  retry_on: tuple[type[BaseException], ...]) -> None:
         self.policy = policy
+        self.overrides = overrides_of(policy)  # kept across preset switches, as RESILIENCE_* env pins them
+        self.started_at = self.active_since = time.time()  # the live policy is in force since then
         self._instruments = instruments
         self._retry_on = retry_on
         self.breakers: dict[str, CircuitBreaker] = {
@@ -68,22 +70,41 @@ class Resilience:
             self.retries[operation] += 1
             self._instruments.retry_attempts.add(1, self._retry_attrs[operation])
 
+        def breakers_allow(_exc: BaseException) -> bool:
+            # a failure that just opened a breaker ends the retries: no wait for a refused attempt
+            return own.state != "open" and service.state != "open"
+
         policy = self.policy
         return await retry_async(attempt, max_attempts=policy.max_attempts, base_delay_s=policy.base_delay_s,
-                                 max_delay_s=policy.max_delay_s, retry_on=self._retry_on, on_retry=on_retry)
+                                 max_delay_s=policy.max_delay_s, retry_on=self._retry_on, on_retry=on_retry,
+                                 should_retry=breakers_allow)
 
-    def apply(self, policy: ResiliencePolicy, source: str = "api") -> dict[str, Any]:
-        """Switch the live policy; every breaker takes the new threshold and timeout at once."""
-        before = self.policy
+    def apply(self, policy: ResiliencePolicy, source: str = "api",
+              overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Switch the live policy; every breaker takes the new threshold and timeout at once.
+
+        The change records the period the old policy was in force (``active_since`` .. ``timestamp``),
+        which is what preset trends are measured over, and the config that undoes it.
+        """
+        before, before_config = self.policy, config_of(self.policy, self.overrides)
+        now = time.time()
         self.policy = policy
+        self.overrides = overrides_of(policy) if overrides is None else dict(overrides)
         for breaker in self.breakers.values():
             breaker.reconfigure(policy.failure_threshold, policy.recovery_timeout_s)
-        change = {"timestamp": time.time(), "source": source, "preset_before": before.name,
-                  "preset_after": policy.name, "before": before.as_dict(), "after": policy.as_dict()}
+        change = {"timestamp": now, "source": source, "preset_before": before.name,
+                  "preset_after": policy.name, "before": before.as_dict(), "after": policy.as_dict(),
+                  "active_since": self.active_since, "undo": before_config,
+                  "config": config_of(policy, self.overrides)}
+        self.active_since = now
         self.changes.append(change)
         del self.changes[:-100]  # bounded: the last hundred changes
         _log.info("resilience policy changed from %s to %s by %s", before.name, policy.name, source)
         return change
+
+    def config(self) -> dict[str, Any]:
+        """The live policy in the form ``apply`` takes."""
+        return config_of(self.policy, self.overrides)
 
     def reset(self, name: str) -> tuple[State, list[str]]:
         """Close one breaker. Resetting ``ai_service`` says the vendor is back, so the operation

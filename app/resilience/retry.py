@@ -18,13 +18,14 @@ def backoff_delay(retry: int, base_s: float, max_s: float, rand: Callable[[], fl
 async def retry_async(fn: Callable[[], Awaitable[T]], *, max_attempts: int, base_delay_s: float,
                       max_delay_s: float, retry_on: tuple[type[BaseException], ...],
                       on_retry: Callable[[int, BaseException], None] | None = None,
+                      should_retry: Callable[[BaseException], bool] | None = None,
                       sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> T:
     attempt = 1
     while True:
         try:
             return await fn()
         except retry_on as exc:
-            if attempt >= max_attempts:
+            if attempt >= max_attempts or (should_retry is not None and not should_retry(exc)):
                 raise
             if on_retry is not None:
                 on_retry(attempt, exc)

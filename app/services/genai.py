@@ -31,7 +31,8 @@ class GenAIClient:
             except Exception as exc:
                 error = type(exc).__name__
                 span.set_attribute("error.type", error)
-                span.set_status(Status(StatusCode.ERROR, str(exc)[:200]))
+                # the class name only: a vendor's error text may quote the prompt back
+                span.set_status(Status(StatusCode.ERROR, error))
                 self._instruments.genai_duration.record(time.perf_counter() - start,
                                                         {**self._base, "error.type": error})
                 raise

@@ -1,0 +1,26 @@
+"""Shared fixtures: the project's real telemetry wiring with an in-memory span exporter.
+
+Kept small and generic: unit, integration and runbook tests all use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from instrumentation import Telemetry, TelemetryConfig, build_telemetry
+
+
+@pytest.fixture
+def span_exporter() -> InMemorySpanExporter:
+    return InMemorySpanExporter()
+
+
+@pytest.fixture
+def telemetry(span_exporter: InMemorySpanExporter) -> Iterator[Telemetry]:
+    """A fresh Telemetry (no OTLP export) whose finished spans land in ``span_exporter``."""
+    tel = build_telemetry(TelemetryConfig(service_name="test-service", extra_span_exporters=(span_exporter,)))
+    yield tel
+    tel.shutdown()

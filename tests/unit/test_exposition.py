@@ -1,0 +1,173 @@
+"""``render(snapshot)``: the Prometheus text exposition, named as the Collector names the metrics."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+from opentelemetry.metrics import Observation
+
+from app.monitoring.exposition import render
+from app.monitoring.kpis import build_catalog
+from instrumentation import Telemetry
+from instrumentation import instruments as names
+from instrumentation.snapshot import Snapshot
+
+from .traffic import API_ROUTE, http_histogram, request_attrs
+
+# Every instrument name declared in instrumentation/instruments.py, plus the HTTP server histogram.
+DECLARED = {v for k, v in vars(names).items() if k.isupper() and isinstance(v, str) and "." in v}
+
+GENAI = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "offline",
+         "gen_ai.request.model": "offline-extractive-1"}
+
+
+def record_everything(telemetry: Telemetry) -> Snapshot:
+    ins = telemetry.instruments
+    hist = http_histogram(telemetry)
+    hist.record(0.12, request_attrs(API_ROUTE, 200))
+    hist.record(0.9, request_attrs(API_ROUTE, 500))
+    hist.record(0.003, request_attrs("/health", 200, "GET"))
+    ins.genai_duration.record(1.7, GENAI)
+    ins.genai_duration.record(31.0, {**GENAI, "error.type": "LLMTransientError"})
+    ins.genai_tokens.record(250, {**GENAI, "gen_ai.token.type": "input"})
+    ins.genai_tokens.record(60, {**GENAI, "gen_ai.token.type": "output"})
+    ins.db_duration.record(0.0012, {"db.system.name": "redis", "db.operation.name": "GET"})
+    ins.cache_lookups.add(3, {"app.cache.result": "hit", "app.cache.tier": "memory", "app.operation": "summarize"})
+    ins.cache_lookups.add(1, {"app.cache.result": "miss", "app.cache.tier": "none", "app.operation": "summarize"})
+    ins.cache_duration.record(0.0004, {"app.cache.operation": "get"})
+    ins.cache_duration.record(0.0009, {"app.cache.operation": "set"})
+    ins.breaker_transitions.add(1, {"app.circuit_breaker.name": "ai_service", "app.circuit_breaker.from": "closed",
+                                    "app.circuit_breaker.to": "open"})
+    ins.retry_attempts.add(2, {"app.operation": "qa"})
+    ins.config_load.record(0.012)
+    ins.alerts_fired.add(1, {"alertname": "CircuitBreakerOpen", "severity": "critical"})
+    ins.observe(names.CACHE_MEMORY, lambda: [Observation(123_456, {"app.cache.tier": "memory"})])
+    ins.observe(names.CACHE_ENTRIES, lambda: [Observation(7, {"app.cache.tier": "memory"})])
+    ins.observe(names.BREAKER_STATE, lambda: [Observation(2, {"app.circuit_breaker.name": "ai_service"}),
+                                              Observation(0, {"app.circuit_breaker.name": "qa"})])
+    ins.observe(names.PROCESS_MEMORY, lambda: [Observation(150_000_000)])
+    ins.observe(names.MEMORY_LIMIT, lambda: [Observation(2_000_000_000)])
+    return telemetry.reader.snapshot(1_700_000_000.0)
+
+
+@pytest.fixture
+def exposition(telemetry: Telemetry) -> str:
+    snapshot = record_everything(telemetry)
+    assert set(snapshot.meta) >= DECLARED, f"not recorded: {DECLARED - set(snapshot.meta)}"
+    return render(snapshot)
+
+
+def series_names(text: str) -> set[str]:
+    return {re.split(r"[{ ]", line, maxsplit=1)[0] for line in text.splitlines() if line and not line.startswith("#")}
+
+
+@pytest.mark.parametrize("name, prom_type", [
+    ("http_server_request_duration_seconds", "histogram"),
+    ("gen_ai_client_operation_duration_seconds", "histogram"),
+    ("gen_ai_client_token_usage", "histogram"),
+    ("db_client_operation_duration_seconds", "histogram"),
+    ("app_cache_lookups_total", "counter"),
+    ("app_cache_operation_duration_seconds", "histogram"),
+    ("app_cache_memory_usage_bytes", "gauge"),
+    ("app_cache_entries", "gauge"),
+    ("app_circuit_breaker_state", "gauge"),
+    ("app_circuit_breaker_transitions_total", "counter"),
+    ("app_retry_attempts_total", "counter"),
+    ("app_config_load_duration_seconds", "histogram"),
+    ("app_alerts_fired_total", "counter"),
+    ("process_memory_usage_bytes", "gauge"),
+    ("app_memory_limit_bytes", "gauge"),
+])
+def test_names_as_the_collector_names_them(exposition: str, name: str, prom_type: str) -> None:
+    assert f"# TYPE {name} {prom_type}\n" in exposition
+    emitted = series_names(exposition)
+    if prom_type == "histogram":
+        assert {f"{name}_bucket", f"{name}_sum", f"{name}_count"} <= emitted
+    else:
+        assert name in emitted
+
+
+def test_labels_use_underscores(exposition: str) -> None:
+    assert 'app_cache_lookups_total{app_cache_result="hit",app_cache_tier="memory",app_operation="summarize"} 3' \
+        in exposition
+    assert 'app_circuit_breaker_state{app_circuit_breaker_name="ai_service"} 2' in exposition
+    assert 'gen_ai_token_type="input"' in exposition
+    for line in exposition.splitlines():
+        if not line.startswith("#"):
+            for label in re.findall(r'[{,]([^={},"]+)="', line):
+                assert re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", label), line
+
+
+def test_buckets_are_cumulative_and_end_at_inf_equal_to_count(exposition: str) -> None:
+    buckets: dict[tuple[str, str], list[tuple[str, int]]] = {}
+    counts: dict[tuple[str, str], int] = {}
+    for line in exposition.splitlines():
+        m = re.match(r"^(\w+)_bucket\{(.*?),?le=\"([^\"]+)\"\} (\d+)$", line)
+        if m:
+            buckets.setdefault((m[1], m[2]), []).append((m[3], int(m[4])))
+            continue
+        m = re.match(r"^(\w+)_count(?:\{(.*)\})? (\d+)$", line)
+        if m:
+            counts[(m[1], m[2] or "")] = int(m[3])
+    assert buckets, "no histogram buckets rendered"
+    assert set(buckets) == set(counts)
+    for key, series in buckets.items():
+        values = [v for _le, v in series]
+        assert values == sorted(values), f"{key} buckets are not cumulative"
+        assert series[-1][0] == "+Inf"
+        assert series[-1][1] == counts[key]
+        les = [float(le) for le, _v in series[:-1]]
+        assert les == sorted(les)
+
+
+def test_histogram_values(exposition: str) -> None:
+    api = '{http_request_method="POST",http_response_status_code="500",http_route="/v1/text_processing/process"'
+    assert f'http_server_request_duration_seconds_bucket{api},le="0.75"}} 0' in exposition
+    assert f'http_server_request_duration_seconds_bucket{api},le="1"}} 1' in exposition
+    assert f'http_server_request_duration_seconds_count{api}}} 1' in exposition
+    assert f'http_server_request_duration_seconds_sum{api}}} 0.9' in exposition
+    assert "app_config_load_duration_seconds_count 1" in exposition
+
+
+def test_every_metric_the_kpi_rules_query_is_emitted(exposition: str) -> None:
+    emitted = series_names(exposition)
+    suffixes = ("_bucket", "_count", "_sum", "_total", "_bytes", "_state")
+    queried = set()
+    for kpi in build_catalog():
+        for token in re.findall(r"\b[a-z][a-z0-9_]*\b(?!\s*=)", kpi.promql):
+            if token.endswith(suffixes):
+                queried.add(token)
+    assert queried, "no metric names found in the catalog's PromQL"
+    assert queried <= emitted, f"queried but never emitted: {sorted(queried - emitted)}"
+
+
+def test_label_values_are_escaped(telemetry: Telemetry) -> None:
+    telemetry.instruments.retry_attempts.add(1, {"app.operation": 'say "hi"\\\nbye'})
+    text = render(telemetry.reader.snapshot(1.0))
+    assert r'app_retry_attempts_total{app_operation="say \"hi\"\\\nbye"} 1' in text
+
+
+def _promtool_check(text: str) -> subprocess.CompletedProcess[str]:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool not found: install the Debian package 'prometheus' (provides /usr/bin/promtool)")
+    return subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
+
+
+def test_promtool_finds_no_problem(exposition: str) -> None:
+    done = _promtool_check(exposition)
+    assert done.returncode == 0 and not (done.stdout + done.stderr).strip(), done.stdout + done.stderr
+
+
+def test_promtool_check_of_awkward_label_values(telemetry: Telemetry) -> None:
+    record_everything(telemetry)
+    telemetry.instruments.retry_attempts.add(1, {"app.operation": 'q"uo\\te\nline', "9lives": True})
+    done = _promtool_check(render(telemetry.reader.snapshot(2.0)))
+    assert done.returncode == 0 and not (done.stdout + done.stderr).strip(), done.stdout + done.stderr
+
+
+def test_empty_snapshot_renders_nothing_but_a_newline() -> None:
+    assert render(Snapshot(0.0)).strip() == ""

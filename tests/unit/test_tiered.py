@@ -1,0 +1,108 @@
+"""``TieredCache`` without Redis: the memory tier serves alone, and lookups (not writes) are counted."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.cache.memory import MemoryTier
+from app.cache.tiered import TieredCache
+from instrumentation import Telemetry
+from instrumentation.instruments import CACHE_ENTRIES, CACHE_LOOKUPS, CACHE_MEMORY
+
+VALUE = {"operation": "summarize", "result": "Short."}
+LARGE = {"operation": "summarize", "result": "Lorem ipsum dolor sit amet. " * 200}
+
+
+@pytest.fixture
+def cache(telemetry: Telemetry) -> TieredCache:
+    return TieredCache(MemoryTier(max_entries=100, max_bytes=1 << 20), None, telemetry.instruments,
+                       compression_threshold=1000, compression_level=6)
+
+
+def lookups(telemetry: Telemetry) -> dict[tuple[str, str, str], float]:
+    series = telemetry.reader.snapshot().series(CACHE_LOOKUPS)
+    result: dict[tuple[str, str, str], float] = {}
+    for attrs, value in series.items():
+        a = dict(attrs)
+        result[(str(a["app.cache.result"]), str(a["app.cache.tier"]), str(a["app.operation"]))] = value
+    return result
+
+
+async def test_get_after_set_is_a_memory_hit(cache: TieredCache) -> None:
+    await cache.set("k1", VALUE, ttl_s=60)
+    found = await cache.get("k1", "summarize")
+    assert found is not None
+    assert found.value == VALUE
+    assert found.tier == "memory"
+
+
+async def test_a_miss_is_none(cache: TieredCache) -> None:
+    assert await cache.get("absent", "summarize") is None
+
+
+async def test_large_values_round_trip_compressed(cache: TieredCache) -> None:
+    await cache.set("big", LARGE, ttl_s=60)
+    assert cache.memory.bytes_used < len(LARGE["result"]) // 4  # stored compressed
+    found = await cache.get("big", "summarize")
+    assert found is not None and found.value == LARGE
+
+
+async def test_lookups_are_counted_with_result_and_tier_writes_are_not(cache: TieredCache,
+                                                                       telemetry: Telemetry) -> None:
+    await cache.set("k1", VALUE, ttl_s=60)
+    await cache.set("k2", VALUE, ttl_s=60)
+    assert lookups(telemetry) == {}, "a write was counted as a lookup"
+    await cache.get("k1", "summarize")
+    await cache.get("k1", "summarize")
+    await cache.get("nope", "summarize")
+    await cache.get("k2", "sentiment")
+    assert lookups(telemetry) == {
+        ("hit", "memory", "summarize"): 2,
+        ("miss", "none", "summarize"): 1,
+        ("hit", "memory", "sentiment"): 1,
+    }
+
+
+async def test_cache_durations_are_measured_for_gets_and_sets(cache: TieredCache, telemetry: Telemetry) -> None:
+    await cache.set("k", VALUE, ttl_s=60)
+    await cache.get("k", "qa")
+    series = telemetry.reader.snapshot().histogram_series("app.cache.operation.duration")
+    counts = {dict(a)["app.cache.operation"]: p.count for a, p in series.items()}
+    assert counts == {"get": 1, "set": 1}
+
+
+async def test_memory_gauges_follow_the_tier(cache: TieredCache, telemetry: Telemetry) -> None:
+    await cache.set("k1", VALUE, ttl_s=60)
+    await cache.set("k2", LARGE, ttl_s=60)
+    snap = telemetry.reader.snapshot()
+    assert sum(snap.series(CACHE_MEMORY).values()) == cache.memory.bytes_used > 0
+    assert sum(snap.series(CACHE_ENTRIES).values()) == 2
+
+
+async def test_expired_entries_miss(telemetry: Telemetry) -> None:
+    now = {"t": 0.0}
+    cache = TieredCache(MemoryTier(10, 1 << 20, clock=lambda: now["t"]), None, telemetry.instruments, 1000, 6)
+    await cache.set("k", VALUE, ttl_s=30)
+    now["t"] = 31.0
+    assert await cache.get("k", "qa") is None
+
+
+async def test_a_corrupt_plain_entry_is_a_miss_and_is_dropped(cache: TieredCache, telemetry: Telemetry) -> None:
+    cache.memory.set("bad", b"J{broken", 60)
+    assert await cache.get("bad", "summarize") is None
+    assert cache.memory.get("bad") is None
+    assert lookups(telemetry) == {("miss", "none", "summarize"): 1}
+
+
+async def test_a_corrupt_compressed_entry_is_a_miss(cache: TieredCache, telemetry: Telemetry) -> None:
+    cache.memory.set("bad", b"Z this is not zlib", 60)
+    assert await cache.get("bad", "summarize") is None
+    assert cache.memory.get("bad") is None
+    assert lookups(telemetry) == {("miss", "none", "summarize"): 1}
+
+
+async def test_clear_without_redis(cache: TieredCache) -> None:
+    await cache.set("k1", VALUE, ttl_s=60)
+    assert await cache.clear() == {"memory": 1, "redis": 0}
+    assert await cache.get("k1", "summarize") is None
+    assert cache.status()["redis"]["configured"] is False
