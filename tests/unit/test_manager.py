@@ -91,8 +91,6 @@ async def test_retry_counter_increases_in_the_snapshot(telemetry: Telemetry) -> 
     assert resilience.retries["sentiment"] == 2
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: app/resilience/manager.py Resilience.call counts a retry (and sleeps "
-                   "its backoff) for the attempt the just-opened breaker then refuses")
 async def test_the_attempt_refused_by_an_open_breaker_is_no_retry(
         resilience: Resilience, telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch) -> None:
     sleeps: list[float] = []
