@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TEST_REDIS_PORT ?= 6390
 
-.PHONY: run test lint install redis-start redis-stop bench clean
+.PHONY: run test lint install bench generate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check app instrumentation tests bench
 	$(PY) -m mypy
+
+## Regenerate the Prometheus rules and Grafana dashboards from the KPI catalog (checked in).
+generate: $(STAMP)
+	$(PY) -m app.monitoring.rules > collector/prometheus/rules/kpi-alerts.yml
+	$(PY) -m app.monitoring.dashboards collector/grafana/dashboards
 
 bench: $(STAMP)
 	$(PY) bench/overhead.py
