@@ -1,0 +1,1 @@
+"""Pipeline tests: OpenTelemetry SDK -> real Collector -> real Prometheus (marker `pipeline`)."""
