@@ -10,11 +10,13 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from app.runtime import Services
 
+# async on purpose: a plain `def` dependency costs a thread-pool hop on every request.
+
 _bearer = HTTPBearer(auto_error=False, description="API key as a bearer token")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key header")
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -23,7 +25,7 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 HoursQuery = Annotated[float, Query(gt=0, le=24 * 90, description="Window length in hours.")]
 
 
-def require_api_key(
+async def require_api_key(
     services: ServicesDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header: Annotated[str | None, Depends(_header)],
