@@ -1,15 +1,80 @@
-"""/internal/resilience: circuit breakers, retries and presets."""
+"""/internal/resilience: circuit breakers, retries, presets and their history."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
-from app.api.deps import ServicesDep
+from app.api.deps import HoursQuery, ServicesDep
+from app.resilience.config import ConfigError, parse_apply, valid_presets
+from app.resilience.presets import PRESETS
+from app.resilience.runbook import ResilienceRunbook
 from app.runbook import Runbook
 
 router = APIRouter(prefix="/internal/resilience", tags=["resilience"])
+
+
+def get_runbook(services: ServicesDep) -> ResilienceRunbook:
+    ai_p95 = next(k.threshold for k in services.catalog if k.field == "ai_p95_ms")  # the KPI capacity is judged by
+    return ResilienceRunbook(services.resilience, services.monitor, services.settings.llm_max_concurrency, ai_p95)
+
+
+RunbookDep = Annotated[ResilienceRunbook, Depends(get_runbook)]
+
+
+@router.get("/health")
+async def health(runbook: RunbookDep) -> dict[str, Any]:
+    return runbook.health()
+
+
+@router.get("/metrics")
+async def metrics(runbook: RunbookDep, time_window_hours: HoursQuery = 1.0) -> dict[str, Any]:
+    return runbook.metrics(time_window_hours)
+
+
+@router.get("/performance-metrics")
+async def performance_metrics(runbook: RunbookDep, time_window_hours: HoursQuery = 24.0) -> dict[str, Any]:
+    return runbook.performance(time_window_hours)
+
+
+@router.get("/usage-statistics")
+async def usage_statistics(runbook: RunbookDep, time_window_hours: HoursQuery = 24.0) -> dict[str, Any]:
+    return {"usage_patterns": runbook.usage(time_window_hours)}
+
+
+@router.get("/preset-trends/{preset}")
+async def preset_trends(preset: str, runbook: RunbookDep) -> dict[str, Any]:
+    if preset not in PRESETS:
+        raise HTTPException(422, f"unknown preset '{preset}'; valid presets: {valid_presets()}")
+    return runbook.preset_trends(preset)
+
+
+@router.get("/capacity-analysis")
+async def capacity_analysis(runbook: RunbookDep, time_window_hours: HoursQuery = 24.0) -> dict[str, Any]:
+    return runbook.capacity(time_window_hours)
+
+
+@router.get("/config/recent-changes")
+async def recent_changes(runbook: RunbookDep,
+                         limit: Annotated[int, Query(ge=1, le=100, description="Changes to return.")] = 20,
+                         ) -> dict[str, Any]:
+    return runbook.recent_changes(limit)
+
+
+@router.get("/config/export")
+async def export_config(services: ServicesDep) -> dict[str, Any]:
+    return services.resilience.config()
+
+
+@router.post("/config/apply-preset")
+async def apply_preset(request: Request, runbook: RunbookDep) -> dict[str, Any]:
+    # The guide sends `curl -d '{...}'` without a Content-Type: read the bytes as JSON whatever the label.
+    try:
+        body = parse_apply(await request.body())
+    except ConfigError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return runbook.apply(body)
 
 
 @router.get("/circuit-breakers")
@@ -25,3 +90,4 @@ async def reset_breaker(name: str, services: ServicesDep) -> dict[str, Any]:
     new_state, also_reset = services.resilience.reset(name)
     return {"message": f"circuit breaker '{name}' reset", "name": name, "new_state": new_state,
             "also_reset": also_reset}
+

@@ -33,6 +33,10 @@ class Monitor:
 
     def trend(self, seconds: float, points: int = 12) -> list[Measurements]:
         """Measurements over ``points`` consecutive slices of the window, oldest first."""
+        return [measure(w) for w in self.trend_windows(seconds, points)]
+
+    def trend_windows(self, seconds: float, points: int = 12) -> list[Window]:
+        """``points`` consecutive windows (about as many) covering the last ``seconds``, oldest first."""
         latest = self.history.latest()
         start = latest.timestamp - seconds
         kept = [s for s in self.history.snapshots() if s.timestamp >= start] + [latest]
@@ -42,7 +46,7 @@ class Monitor:
         edges = kept[::step]
         if edges[-1] is not latest:
             edges.append(latest)
-        return [measure(Window(a, b)) for a, b in itertools.pairwise(edges)]
+        return [Window(a, b) for a, b in itertools.pairwise(edges)]
 
     @staticmethod
     def now() -> float:

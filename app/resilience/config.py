@@ -8,12 +8,11 @@ was wrong and what is accepted.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from app.resilience.presets import PRESETS, ResiliencePolicy
+from app.resilience.presets import PRESETS, ResiliencePolicy, policy_for
 
 EXAMPLE = '{"preset": "conservative"}'
 
@@ -51,7 +50,7 @@ class ApplyRequest(BaseModel):
     def resolve(self, live_overrides: dict[str, Any]) -> tuple[ResiliencePolicy, dict[str, Any]]:
         """The policy this request asks for, and the overrides it keeps."""
         overrides = live_overrides if self.overrides is None else self.overrides.model_dump(exclude_none=True)
-        return replace(PRESETS[self.preset], **overrides), dict(overrides)
+        return policy_for(self.preset, **overrides), dict(overrides)
 
 
 def _describe(error: ValidationError) -> str:

@@ -9,7 +9,6 @@ Counts come from the breakers (``CircuitBreaker.as_dict()``) and from the instru
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +17,7 @@ from app.monitoring.measurements import _ms, _pct, measure
 from app.monitoring.reports import UNITS, iso
 from app.monitoring.windows import AttrFilter, Window, quantile
 from app.resilience.presets import PRESETS, ResiliencePolicy
+from app.resilience.timeline import Period, preset_time
 from instrumentation.instruments import BREAKER_TRANSITIONS, CACHE_LOOKUPS, GENAI_DURATION, RETRY_ATTEMPTS
 
 BreakerView = Mapping[str, Any]  # CircuitBreaker.as_dict()
@@ -32,13 +32,9 @@ RETRY_STEP = 0.1  # retries per AI call
 _SIGNALS = (("AI failure rate %", "failure_rate", ERROR_RATE_STEP, False),
             ("AI P95 ms", "ai_p95_ms", LATENCY_STEP, True), ("retries per call", "retries_per_call", RETRY_STEP, False),
             ("breaker opens", "circuit_breaker_opens", 0, False))
-# Capacity: what "close to the limit" and "opens on chance alone" mean.
-UTILIZATION_WARNING = 80.0  # % of the concurrency limit
-CHANCE_OPEN_WARNING = 1.0  # % chance per call that a run of failures reaches the threshold
-RETRIES_PER_CALL_WARNING = 0.2
 
 
-def _to(state: str) -> AttrFilter:
+def to_state(state: str) -> AttrFilter:
     return lambda attrs: attrs.get(TO) == state
 
 
@@ -62,7 +58,7 @@ def figures(window: Window) -> dict[str, Any]:
         "retries": m.retries, "retries_per_call": round(m.retries / m.ai_calls, 3) if m.ai_calls else 0.0,
         "ai_p50_ms": _ms(quantile(0.5, window.histogram(GENAI_DURATION))), "ai_p95_ms": m.ai_p95_ms,
         "ai_avg_ms": m.ai_avg_ms,
-        "circuit_breaker_opens": int(window.counter(BREAKER_TRANSITIONS, _to("open"))),
+        "circuit_breaker_opens": int(window.counter(BREAKER_TRANSITIONS, to_state("open"))),
         "circuit_breaker_transitions": int(window.counter(BREAKER_TRANSITIONS)),
     }
 
@@ -85,7 +81,7 @@ def operations_metrics(breakers: Mapping[str, BreakerView], operations: Sequence
                        lifetime: Window) -> dict[str, dict[str, Any]]:
     """Per operation since start: attempts from its breaker, retries and moves from the instruments."""
     retries = lifetime.counter_by(RETRY_ATTEMPTS, OPERATION)
-    moves = {state: lifetime.counter_by(BREAKER_TRANSITIONS, NAME, _to(state)) for state in TRANSITION_FIELDS}
+    moves = {state: lifetime.counter_by(BREAKER_TRANSITIONS, NAME, to_state(state)) for state in TRANSITION_FIELDS}
     out: dict[str, dict[str, Any]] = {}
     for op in operations:
         view = breakers[op]
@@ -168,41 +164,7 @@ def performance_trends(windows: Sequence[Window], hours: float) -> dict[str, Any
                                       "retries_per_call": RETRY_STEP}}}
 
 
-# -- presets over time -----------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Period:
-    preset: str
-    start: float
-    end: float
-    current: bool
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"preset": self.preset, "start": iso(self.start), "end": iso(self.end), "current": self.current,
-                "duration_seconds": round(self.end - self.start, 3)}
-
-
-def preset_periods(changes: Sequence[Mapping[str, Any]], current: str, active_since: float,
-                   now: float) -> list[Period]:
-    """When each preset was in force, oldest first: each change closes the period of the one before."""
-    periods = [Period(c["preset_before"], c["active_since"], c["timestamp"], False) for c in changes]
-    return [*periods, Period(current, active_since, now, True)]
-
-
-def preset_time(periods: Sequence[Period], start: float, end: float) -> dict[str, dict[str, Any]]:
-    """Seconds each preset was in force within [start, end]."""
-    out: dict[str, dict[str, Any]] = {}
-    for p in periods:
-        overlap = min(p.end, end) - max(p.start, start)
-        if overlap > 0:
-            row = out.setdefault(p.preset, {"active_seconds": 0.0, "periods": 0})
-            row["active_seconds"] += overlap
-            row["periods"] += 1
-    for row in out.values():
-        row["share_percent"] = _pct(row["active_seconds"], end - start)
-        row["active_seconds"] = round(row["active_seconds"], 3)
-    return out
-
+# -- presets over time (periods: app.resilience.timeline) ------------------------------------------
 
 def preset_evolution(preset: str, measured: Sequence[tuple[Period, Window]], started_at: float) -> dict[str, Any]:
     """Performance during each period ``preset`` was in force, measured over the nearest kept snapshots."""
@@ -274,88 +236,6 @@ def usage_patterns(window: Window, slices: Sequence[Window], breakers: Mapping[s
         "current_preset": current,
         "presets": preset_time(periods, window.old.timestamp, window.new.timestamp),
     }
-
-
-# -- capacity --------------------------------------------------------------------------------------
-
-def capacity_analysis(window: Window, slices: Sequence[Window], max_concurrency: int,
-                      breakers: Mapping[str, BreakerView], policy: ResiliencePolicy, ai_p95_kpi_ms: float,
-                      hours: float) -> dict[str, Any]:
-    """Throughput and latency against the concurrency limit (Little's law: calls in flight = busy
-    seconds / elapsed seconds, i.e. the histogram's sum over the window), and breaker thresholds
-    against the failure rates the breakers saw."""
-    row = figures(window)
-    seconds = window.seconds
-    ai = window.histogram(GENAI_DURATION)
-    rate = round(row["ai_calls"] / seconds, 4) if seconds > 0 else 0.0
-    in_flight = round(ai.sum / seconds, 4) if ai is not None and seconds > 0 else 0.0
-    peak_rate, peak_in_flight = rate, in_flight
-    for w in slices:
-        h = w.histogram(GENAI_DURATION)
-        if h is not None and w.seconds > 0:
-            peak_rate = max(peak_rate, round(h.count / w.seconds, 4))
-            peak_in_flight = max(peak_in_flight, round(h.sum / w.seconds, 4))
-    utilization = _pct(peak_in_flight, max_concurrency)
-    avg_s = row["ai_avg_ms"] / 1000.0
-    sustainable = round(max_concurrency / avg_s, 4) if avg_s > 0 else 0.0
-    opens = window.counter_by(BREAKER_TRANSITIONS, NAME, _to("open"))
-    judged = {name: _breaker_capacity(b, int(opens.get(name, 0))) for name, b in breakers.items()}
-    recommendations = _recommendations(row, peak_in_flight, utilization, max_concurrency, ai_p95_kpi_ms,
-                                       judged, hours)
-    return {
-        "time_window_hours": hours, "covered_seconds": round(seconds, 3), "units": UNITS, "preset": policy.name,
-        "throughput": {"ai_calls": row["ai_calls"], "ai_calls_per_second": rate,
-                       "peak_ai_calls_per_second": peak_rate,
-                       "max_sustainable_ai_calls_per_second": sustainable,
-                       "headroom_ai_calls_per_second": round(max(0.0, sustainable - peak_rate), 4)},
-        "latency": {"ai_avg_ms": row["ai_avg_ms"], "ai_p50_ms": row["ai_p50_ms"], "ai_p95_ms": row["ai_p95_ms"],
-                    "ai_p95_kpi_ms": ai_p95_kpi_ms},
-        "concurrency": {"limit": max_concurrency, "average_in_flight": in_flight, "peak_in_flight": peak_in_flight,
-                        "peak_utilization_percent": utilization,
-                        "headroom_percent": round(max(0.0, 100.0 - utilization), 3)},
-        "retries": {"max_attempts": policy.max_attempts, "retries": row["retries"],
-                    "retries_per_call": row["retries_per_call"]},
-        "circuit_breakers": judged,
-        "recommendations": recommendations,
-    }
-
-
-def _breaker_capacity(view: BreakerView, opens: int) -> dict[str, Any]:
-    counts = view["metrics"]
-    done = counts["successes"] + counts["failures"]
-    p = counts["failures"] / done if done else 0.0
-    threshold = int(view["failure_threshold"])
-    return {"state": view["state"], "failure_threshold": threshold, "recovery_timeout": view["recovery_timeout"],
-            "attempts_since_start": done, "observed_failure_rate": _pct(counts["failures"], done),
-            # the chance that a given call ends a run of `threshold` failures, were failures independent
-            "chance_of_opening_per_call_percent": round(100.0 * p**threshold, 4),
-            "opens_in_window": opens}
-
-
-def _recommendations(row: Mapping[str, Any], peak_in_flight: float, utilization: float, limit: int,
-                     ai_p95_kpi_ms: float, breakers: Mapping[str, Mapping[str, Any]], hours: float) -> list[str]:
-    out: list[str] = []
-    if row["ai_calls"] == 0:
-        out.append(f"No AI calls in the last {hours:g} h: throughput and latency cannot be judged yet.")
-    if utilization >= UTILIZATION_WARNING:
-        out.append(f"Peak {peak_in_flight:g} AI calls in flight of a limit of {limit} ({utilization:g}%): "
-                   "raise LLM_MAX_CONCURRENCY or add instances.")
-    if row["ai_p95_ms"] > ai_p95_kpi_ms:
-        out.append(f"AI P95 {row['ai_p95_ms']:g} ms is over the {ai_p95_kpi_ms:g} ms KPI: check the provider, "
-                   "or lower LLM_TIMEOUT_SECONDS so slow calls fail over sooner.")
-    for name, b in breakers.items():
-        if b["chance_of_opening_per_call_percent"] >= CHANCE_OPEN_WARNING:
-            chance = b["chance_of_opening_per_call_percent"]
-            out.append(f"Breaker '{name}' sees {b['observed_failure_rate']:g}% failures: with a threshold of "
-                       f"{b['failure_threshold']} it opens on chance alone ({chance:g}% per call); "
-                       "fix the failures or raise its failure_threshold.")
-    if row["retries_per_call"] > RETRIES_PER_CALL_WARNING:
-        out.append(f"{row['retries_per_call']:g} retries per AI call: the provider is flaky and retries multiply "
-                   "its load; consider the conservative preset's longer backoff.")
-    if not out:
-        out.append(f"Capacity sufficient: peak {peak_in_flight:g} of {limit} AI calls in flight "
-                   f"({utilization:g}%), AI P95 {row['ai_p95_ms']:g} ms within the {ai_p95_kpi_ms:g} ms KPI.")
-    return out
 
 
 # -- the change log --------------------------------------------------------------------------------

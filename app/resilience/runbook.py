@@ -10,8 +10,10 @@ from typing import Any
 from app.monitoring.monitor import Monitor
 from app.monitoring.windows import Window
 from app.resilience import reports
+from app.resilience.capacity import capacity_analysis
 from app.resilience.config import ApplyRequest
 from app.resilience.manager import SERVICE_BREAKER, Resilience
+from app.resilience.timeline import Period, preset_periods
 from instrumentation.snapshot import Snapshot
 
 _log = logging.getLogger(__name__)
@@ -39,8 +41,8 @@ class ResilienceRunbook:
         latest = self.monitor.history.latest()
         return Window(Snapshot(self.r.started_at), latest)
 
-    def periods(self, now: float) -> list[reports.Period]:
-        return reports.preset_periods(self.r.changes, self.r.policy.name, self.r.active_since, now)
+    def periods(self, now: float) -> list[Period]:
+        return preset_periods(self.r.changes, self.r.policy.name, self.r.active_since, now)
 
     def health(self) -> dict[str, Any]:
         return reports.health(self.breakers(), self.operations, self.r.policy, time.time())
@@ -71,9 +73,9 @@ class ResilienceRunbook:
 
     def capacity(self, hours: float) -> dict[str, Any]:
         seconds = hours * 3600
-        return reports.capacity_analysis(self.monitor.window(seconds),
-                                         self.monitor.trend_windows(seconds, TREND_POINTS), self.max_concurrency,
-                                         self.breakers(), self.r.policy, self.ai_p95_kpi_ms, hours)
+        return capacity_analysis(self.monitor.window(seconds),
+                                 self.monitor.trend_windows(seconds, TREND_POINTS), self.max_concurrency,
+                                 self.breakers(), self.r.policy, self.ai_p95_kpi_ms, hours)
 
     def recent_changes(self, limit: int) -> dict[str, Any]:
         return reports.recent_changes(self.r.changes, limit, self.r.config())
