@@ -1,4 +1,4 @@
-"""/internal/cache: cache statistics and maintenance."""
+"""/internal/cache: cache statistics, analysis and maintenance."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import Any
 from fastapi import APIRouter
 
 from app.api.deps import HoursQuery, ServicesDep
+from app.cache.backup import Backup
+from app.cache.runbook import CacheRunbook
 from app.runbook import Runbook
 
 router = APIRouter(prefix="/internal/cache", tags=["cache"])
@@ -15,3 +17,40 @@ router = APIRouter(prefix="/internal/cache", tags=["cache"])
 @router.get("/stats")
 async def cache_stats(services: ServicesDep, time_window_hours: HoursQuery = 1.0) -> dict[str, Any]:
     return Runbook(services).cache_stats(time_window_hours)
+
+
+@router.get("/performance-analysis")
+async def performance_analysis(services: ServicesDep, time_window_hours: HoursQuery = 1.0) -> dict[str, Any]:
+    """Hit ratio per operation and tier, lookup and Redis latency, memory tier, compression, KPI verdicts."""
+    return await CacheRunbook(services).performance_analysis(time_window_hours)
+
+
+@router.get("/optimization-recommendations")
+async def optimization_recommendations(services: ServicesDep,
+                                       time_window_hours: HoursQuery = 1.0) -> dict[str, Any]:
+    """Advice derived from the performance analysis, each with its priority, measured reason and action."""
+    return await CacheRunbook(services).recommendations(time_window_hours)
+
+
+@router.post("/cleanup")
+async def cleanup(services: ServicesDep) -> dict[str, Any]:
+    """Drop expired entries from the memory tier now; report what that freed."""
+    return CacheRunbook(services).cleanup()
+
+
+@router.post("/clear")
+async def clear(services: ServicesDep) -> dict[str, Any]:
+    """Empty both tiers."""
+    return await CacheRunbook(services).clear()
+
+
+@router.get("/backup")
+async def backup(services: ServicesDep) -> dict[str, Any]:
+    """Every live entry of both tiers with its remaining TTL; ``POST /restore`` takes it back."""
+    return await CacheRunbook(services).backup()
+
+
+@router.post("/restore")
+async def restore(body: Backup, services: ServicesDep) -> dict[str, Any]:
+    """Restore a backup; entries whose TTL ran out since it was taken are skipped."""
+    return await CacheRunbook(services).restore(body)

@@ -36,3 +36,11 @@ def cache_key(operation: str, text: str, options: Mapping[str, Any] | None = Non
 
 def ttl_for(operation: str) -> int:
     return TTL_SECONDS.get(operation, DEFAULT_TTL_SECONDS)
+
+
+def operation_of(key: str) -> str | None:
+    """The operation a key was made for, or None for a key this module did not make."""
+    parts = key.split("|", 2)
+    if len(parts) < 3 or parts[0] != KEY_PREFIX or not parts[1].startswith("op:"):
+        return None
+    return parts[1][3:]

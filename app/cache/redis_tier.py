@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -20,8 +20,20 @@ _log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+NOT_CONFIGURED = "not configured"  # the reason given for a Redis that was never meant to be there
+
+
 class RedisUnavailable(Exception):
     """Redis is down or not configured; the caller falls back to the memory tier."""
+
+
+def outcome(redis_error: str | None) -> tuple[str, list[str]]:
+    """A maintenance step's Redis status (ok / not_configured / unavailable) and the warning it deserves."""
+    if redis_error is None:
+        return "ok", []
+    if redis_error == NOT_CONFIGURED:
+        return "not_configured", []
+    return "unavailable", [f"Redis unavailable ({redis_error}): only the memory tier was used"]
 
 
 class RedisTier:
@@ -39,7 +51,7 @@ class RedisTier:
         self.last_error_at: float | None = None
         self.failures = 0
         self._attrs = {op: {"db.system.name": "redis", "db.operation.name": op}
-                       for op in ("GET", "SET", "DEL", "PING", "SCAN", "INFO")}
+                       for op in ("GET", "SET", "DEL", "PING", "SCAN", "INFO", "PIPELINE")}
 
     async def get(self, key: str) -> bytes | None:
         value: Any = await self._call("GET", lambda: self.client.get(key))
@@ -63,6 +75,39 @@ class RedisTier:
             return found
         return await self._call("SCAN", scan)
 
+    async def dump(self, keys: Sequence[str], chunk: int = 500) -> list[tuple[str, bytes, int]]:
+        """``(key, value, PTTL in ms)`` for each key still present; PTTL is -1 for a key without expiry."""
+        found: list[tuple[str, bytes, int]] = []
+        for start in range(0, len(keys), chunk):
+            part = keys[start:start + chunk]
+
+            async def fetch(part: Sequence[str] = part) -> list[Any]:
+                pipe = self.client.pipeline(transaction=False)
+                for key in part:
+                    pipe.get(key)
+                    pipe.pttl(key)
+                return list(await pipe.execute())
+
+            replies = await self._call("PIPELINE", fetch)
+            for key, value, pttl in zip(part, replies[::2], replies[1::2], strict=True):
+                if value is not None and int(pttl) != -2:  # -2: expired between SCAN and now
+                    found.append((key, bytes(value), int(pttl)))
+        return found
+
+    async def restore(self, entries: Sequence[tuple[str, bytes, int]], chunk: int = 500) -> int:
+        """SET each ``(key, value, TTL in ms)`` with that TTL; the number written."""
+        for start in range(0, len(entries), chunk):
+            part = entries[start:start + chunk]
+
+            async def write(part: Sequence[tuple[str, bytes, int]] = part) -> None:
+                pipe = self.client.pipeline(transaction=False)
+                for key, blob, ttl_ms in part:
+                    pipe.set(key, blob, px=ttl_ms)
+                await pipe.execute()
+
+            await self._call("PIPELINE", write)
+        return len(entries)
+
     async def info_memory(self) -> dict[str, Any]:
         return dict(await self._call("INFO", lambda: self.client.info("memory")))
 
@@ -73,6 +118,11 @@ class RedisTier:
         start = time.perf_counter()
         await self._call("PING", self.client.ping)
         return time.perf_counter() - start
+
+    async def run(self, op: str, fn: Callable[[], Awaitable[T]]) -> T:
+        """Any other command (``op`` names it in the duration metric), with the same timeouts and pause."""
+        self._attrs.setdefault(op, {"db.system.name": "redis", "db.operation.name": op})
+        return await self._call(op, fn)
 
     async def _call(self, op: str, fn: Callable[[], Awaitable[T]]) -> T:
         if self.available is False and self._clock() < self._retry_at:

@@ -14,20 +14,36 @@ from typing import Any, Literal
 
 from opentelemetry.metrics import Observation
 
+from app.cache.backup import Entry, merge
 from app.cache.codec import decode, encode
 from app.cache.keys import KEY_PREFIX
-from app.cache.memory import MemoryTier
-from app.cache.redis_tier import RedisTier, RedisUnavailable
+from app.cache.memory import Freed, MemoryTier
+from app.cache.redis_tier import NOT_CONFIGURED, RedisTier, RedisUnavailable
 from instrumentation.instruments import CACHE_ENTRIES, CACHE_MEMORY, Instruments
 
 _log = logging.getLogger(__name__)
 Tier = Literal["memory", "redis"]
+_PATTERN = f"{KEY_PREFIX}|*"
 
 
 @dataclass(frozen=True, slots=True)
 class CacheResult:
     value: dict[str, Any]
     tier: Tier
+
+
+@dataclass(frozen=True, slots=True)
+class Cleared:
+    memory: Freed
+    redis_keys: int
+    redis_error: str | None  # why Redis was not cleared, when it was not
+
+
+@dataclass(frozen=True, slots=True)
+class Restored:
+    memory: int
+    redis: int
+    redis_error: str | None
 
 
 class TieredCache:
@@ -94,14 +110,46 @@ class TieredCache:
         return attrs
 
     async def clear(self) -> dict[str, int]:
-        cleared = {"memory": self.memory.clear(), "redis": 0}
-        if self.redis is not None:
-            try:
-                keys = await self.redis.scan_keys(f"{KEY_PREFIX}|*")
-                cleared["redis"] = await self.redis.delete(*keys)
-            except RedisUnavailable:
-                pass
-        return cleared
+        cleared = await self.clear_tiers()
+        return {"memory": cleared.memory.entries, "redis": cleared.redis_keys}
+
+    async def clear_tiers(self) -> Cleared:
+        memory = self.memory.drain()
+        if self.redis is None:
+            return Cleared(memory, 0, NOT_CONFIGURED)
+        try:
+            keys = await self.redis.scan_keys(_PATTERN)
+            return Cleared(memory, await self.redis.delete(*keys), None)
+        except RedisUnavailable as exc:
+            return Cleared(memory, 0, str(exc))
+
+    def purge_expired(self) -> Freed:
+        """Expired entries leave the memory tier now; Redis expires its keys itself."""
+        return self.memory.purge()
+
+    async def entries(self) -> tuple[list[Entry], str | None]:
+        """Every live entry of both tiers, and why Redis could not be read, when it could not."""
+        memory = self.memory.items()
+        if self.redis is None:
+            return merge(memory, []), NOT_CONFIGURED
+        try:
+            keys = await self.redis.scan_keys(_PATTERN)
+            return merge(memory, await self.redis.dump(keys)), None
+        except RedisUnavailable as exc:
+            return merge(memory, []), str(exc)
+
+    async def restore(self, entries: list[Entry]) -> Restored:
+        for entry in entries:
+            self.memory.set(entry.key, entry.blob, entry.ttl_ms / 1000)
+        held = set(self.memory.keys())  # the tier's bounds may have evicted some of them again
+        in_memory = sum(1 for e in entries if e.key in held)
+        if self.redis is None:
+            return Restored(in_memory, 0, NOT_CONFIGURED)
+        try:
+            return Restored(in_memory, await self.redis.restore(
+                [(e.key, e.blob, e.ttl_ms) for e in entries]), None)
+        except RedisUnavailable as exc:
+            return Restored(in_memory, 0, str(exc))
 
     def status(self) -> dict[str, Any]:
         return {

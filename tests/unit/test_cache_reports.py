@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from app.cache import reports
+from app.cache import advice, reports
 from app.cache.backup import Backup, merge, restorable
 from app.cache.codec import encode
 from app.cache.keys import cache_key
@@ -80,8 +80,8 @@ def test_lookup_and_redis_latency_percentiles(telemetry: Telemetry) -> None:
     redis = a["redis"]["latency"]
     assert redis["operations"] == 20 and redis["by_command"]["GET"]["count"] == 20
     assert redis["p95_latency_ms"] > 10.0
-    verdict = next(v for v in a["kpis"] if v["kpi"] == "RedisLatencyHigh")
-    assert verdict["verdict"] == "breached" and verdict["samples"] == 20
+    verdict = next(v for v in a["kpis"] if v["name"] == "RedisLatencyHigh")
+    assert verdict["status"] == "fail" and verdict["samples"] == 20
     assert a["status"] == "degraded"
 
 
@@ -98,9 +98,9 @@ def test_kpi_verdicts_say_when_there_are_too_few_samples(telemetry: Telemetry) -
     old = telemetry.reader.snapshot(0.0)
     lookups(telemetry, "summarize", hits=1, misses=9)  # 10 lookups: under the KPI's 20
     a = analysis(telemetry, old=old)
-    verdicts = {v["kpi"]: v["verdict"] for v in a["kpis"]}
-    assert verdicts == {"CacheHitRatioLow": "insufficient_data", "CacheMemoryWarning": "ok",
-                        "CacheMemoryCritical": "ok", "RedisLatencyHigh": "insufficient_data"}
+    verdicts = {v["name"]: v["status"] for v in a["kpis"]}
+    assert verdicts == {"CacheHitRatioLow": "insufficient_data", "CacheMemoryWarning": "pass",
+                        "CacheMemoryCritical": "pass", "RedisLatencyHigh": "insufficient_data"}
     assert a["status"] == "healthy"
 
 
@@ -108,7 +108,7 @@ def test_low_hit_ratio_gets_ttl_advice_from_keys(telemetry: Telemetry) -> None:
     old = telemetry.reader.snapshot(0.0)
     lookups(telemetry, "summarize", hits=2, misses=28)
     lookups(telemetry, "sentiment", hits=20, misses=5)  # 80 %: fine
-    recs = reports.recommendations(analysis(telemetry, old=old))["recommendations"]
+    recs = advice.recommendations(analysis(telemetry, old=old))["recommendations"]
 
     assert [r["category"] for r in recs] == ["hit_ratio"]
     rec = recs[0]
@@ -120,18 +120,18 @@ def test_low_hit_ratio_gets_ttl_advice_from_keys(telemetry: Telemetry) -> None:
 
 def test_evictions_name_the_limit_that_binds(telemetry: Telemetry) -> None:
     by_entries = {**TIER, "entries": 1000, "evictions": 12}
-    recs = reports.recommendations(analysis(telemetry, tier=by_entries))["recommendations"]
+    recs = advice.recommendations(analysis(telemetry, tier=by_entries))["recommendations"]
     assert len(recs) == 1 and "CACHE_MEMORY_MAX_ENTRIES" in recs[0]["action"] and "12 entries" in recs[0]["reason"]
     assert recs[0]["priority"] == "medium"
 
     by_bytes = {**TIER, "entries": 40, "bytes": 49_000_000, "evictions": 5000}
-    recs = reports.recommendations(analysis(telemetry, tier=by_bytes))["recommendations"]
+    recs = advice.recommendations(analysis(telemetry, tier=by_bytes))["recommendations"]
     assert "CACHE_MEMORY_MAX_BYTES" in recs[0]["action"] and recs[0]["priority"] == "high"
 
 
 def test_redis_down_is_a_memory_only_warning(telemetry: Telemetry) -> None:
     down = {"url": "redis://10.0.0.9:6379", "available": False, "last_error": "ConnectionError: refused"}
-    report = reports.recommendations(analysis(telemetry, ping_ms=None, redis=down))
+    report = advice.recommendations(analysis(telemetry, ping_ms=None, redis=down))
     rec = report["recommendations"][0]
     assert rec["priority"] == "high" and "memory tier only" in rec["reason"] and "refused" in rec["reason"]
     assert report["status"] == "degraded"
@@ -140,7 +140,7 @@ def test_redis_down_is_a_memory_only_warning(telemetry: Telemetry) -> None:
 def test_all_well_is_an_empty_list_with_a_note(telemetry: Telemetry) -> None:
     old = telemetry.reader.snapshot(0.0)
     lookups(telemetry, "summarize", hits=90, misses=10)
-    report = reports.recommendations(analysis(telemetry, old=old))
+    report = advice.recommendations(analysis(telemetry, old=old))
     assert report["recommendations"] == [] and report["total"] == 0
     assert "Nothing to change" in report["note"] and "100 lookups" in report["note"]
     assert report["status"] == "healthy"

@@ -1,0 +1,78 @@
+"""The cache's runbook answers: gathers the window and the tiers' live state, hands them to the pure
+functions of ``app.cache.reports``. Maintenance (cleanup, clear, restore) is logged, as operators
+expect of anything that drops data."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from app.cache import advice, reports
+from app.cache.backup import Backup, document, restorable
+from app.monitoring import reports as monitoring_reports
+from app.monitoring.measurements import measure
+from app.runbook import Runbook
+from app.runtime import Services
+from app.system import rss_bytes
+
+_log = logging.getLogger("app.cache")
+
+
+class CacheRunbook:
+    def __init__(self, services: Services) -> None:
+        self.s = services
+        self.cache = services.cache
+
+    async def facts(self, hours: float) -> reports.CacheFacts:
+        settings = self.s.settings
+        window = self.s.monitor.window(hours * 3600)
+        m = measure(window)
+        ping_ms = await Runbook(self.s).redis_latency_ms()  # before status(): it reflects this probe
+        return reports.CacheFacts(
+            window=window, m=m,
+            memory_usage=monitoring_reports.memory_usage(m, settings.cache_memory_max_bytes,
+                                                         settings.alert_memory_warning_mb,
+                                                         settings.alert_memory_critical_mb),
+            tiers=self.cache.status(), redis_configured=self.cache.redis is not None, redis_ping_ms=ping_ms,
+            blobs=[blob for _key, blob, _ttl in self.cache.memory.items()[-reports.COMPRESSION_SAMPLE:]],
+            compression_threshold=settings.cache_compression_threshold_bytes, catalog=self.s.catalog)
+
+    async def performance_analysis(self, hours: float) -> dict[str, Any]:
+        return reports.performance_analysis(hours, await self.facts(hours), time.time())
+
+    async def recommendations(self, hours: float) -> dict[str, Any]:
+        return advice.recommendations(await self.performance_analysis(hours))
+
+    def _memory(self) -> reports.MemoryFigures:
+        return reports.MemoryFigures(self.cache.memory.entries, self.cache.memory.bytes_used, rss_bytes())
+
+    def cleanup(self) -> dict[str, Any]:
+        before = self._memory()
+        freed = self.cache.purge_expired()
+        report = reports.cleanup_report(freed, before, self._memory(), time.time())
+        _log.info("cache cleanup: %d expired entries removed, %d bytes freed", freed.entries, freed.bytes)
+        return report
+
+    async def clear(self) -> dict[str, Any]:
+        before = self._memory()
+        cleared = await self.cache.clear_tiers()
+        report = reports.clear_report(cleared.memory, cleared.redis_keys, cleared.redis_error, before,
+                                      self._memory(), time.time())
+        _log.warning("cache cleared: %d memory entries, %d Redis keys (Redis: %s)", cleared.memory.entries,
+                     cleared.redis_keys, report["redis"])
+        return report
+
+    async def backup(self) -> dict[str, Any]:
+        entries, redis_error = await self.cache.entries()
+        return document(entries, monitoring_reports.iso(time.time()), redis_error)
+
+    async def restore(self, backup: Backup) -> dict[str, Any]:
+        alive, expired = restorable(backup, datetime.now(UTC))
+        done = await self.cache.restore(alive)
+        report = reports.restore_report(len(backup.entries), expired, done.memory, done.redis, done.redis_error,
+                                        time.time())
+        _log.warning("cache restored from a backup of %s: %d of %d entries", backup.created_at.isoformat(),
+                     report["restored"], len(backup.entries))
+        return report
