@@ -125,6 +125,11 @@ class SnapshotHistory:
         with self._lock:
             return len(self._snapshots)
 
+    @property
+    def running(self) -> bool:
+        """The collection thread is alive (``/internal/monitoring/status``)."""
+        return self._thread is not None and self._thread.is_alive()
+
     # -- writing
     def record(self, snapshot: Snapshot | None = None) -> Snapshot:
         snap = snapshot or self._reader.snapshot(self._clock())

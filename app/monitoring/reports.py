@@ -87,7 +87,9 @@ def by_route(window: Window) -> list[dict[str, Any]]:
         rows.append({"route": route, "api": is_api({"http.route": route}), "requests": point.count,
                      "errors": error_point.count if error_point else 0,
                      "avg_response_time": round(mean(point) * 1000, 3),
-                     "p95_response_time": round(quantile(0.95, point) * 1000, 3)})
+                     "p50_response_time": round(quantile(0.5, point) * 1000, 3),
+                     "p95_response_time": round(quantile(0.95, point) * 1000, 3),
+                     "p99_response_time": round(quantile(0.99, point) * 1000, 3)})
     return sorted(rows, key=lambda r: -r["requests"])
 
 
