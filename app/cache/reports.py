@@ -19,7 +19,7 @@ from app.monitoring import reports
 from app.monitoring.analysis import kpi_results
 from app.monitoring.health import Status
 from app.monitoring.kpis import KPI
-from app.monitoring.measurements import Measurements, _ms, _pct
+from app.monitoring.measurements import Measurements, percent, to_ms
 from app.monitoring.windows import Window, mean, quantile
 from instrumentation.instruments import CACHE_DURATION, CACHE_LOOKUPS, DB_DURATION
 
@@ -55,7 +55,7 @@ def by_operation(window: Window) -> dict[str, dict[str, Any]]:
     rows = {}
     for op in sorted(set(TTL_SECONDS) | set(hits) | set(misses)):
         h, m = int(hits.get(op, 0)), int(misses.get(op, 0))
-        rows[op] = {"lookups": h + m, "hits": h, "misses": m, "hit_ratio": _pct(h, h + m),
+        rows[op] = {"lookups": h + m, "hits": h, "misses": m, "hit_ratio": percent(h, h + m),
                     "ttl_ms": ttl_for(op) * 1000}
     return rows
 
@@ -64,7 +64,7 @@ def by_tier(window: Window) -> dict[str, dict[str, Any]]:
     """Which tier answered the hits: many Redis hits mean the memory tier is too small or too new."""
     hits = window.counter_by(CACHE_LOOKUPS, "app.cache.tier", lambda a: a.get("app.cache.result") == "hit")
     total = sum(hits.values())
-    return {tier: {"hits": int(hits.get(tier, 0)), "share_of_hits": _pct(hits.get(tier, 0), total)}
+    return {tier: {"hits": int(hits.get(tier, 0)), "share_of_hits": percent(hits.get(tier, 0), total)}
             for tier in ("memory", "redis")}
 
 
@@ -72,8 +72,8 @@ def _latency(points: Mapping[str, Any], names: Iterable[str]) -> dict[str, dict[
     out = {}
     for name in names:
         point = points.get(name)
-        out[name] = {"count": point.count if point else 0, "avg_ms": _ms(mean(point)),
-                     "p50_ms": _ms(quantile(0.5, point)), "p95_ms": _ms(quantile(0.95, point))}
+        out[name] = {"count": point.count if point else 0, "avg_ms": to_ms(mean(point)),
+                     "p50_ms": to_ms(quantile(0.5, point)), "p95_ms": to_ms(quantile(0.95, point))}
     return out
 
 
@@ -84,7 +84,7 @@ def lookup_latency(window: Window) -> dict[str, dict[str, Any]]:
 def redis_latency(window: Window, m: Measurements) -> dict[str, Any]:
     commands = window.histogram_by(DB_DURATION, "db.operation.name", _is_redis)
     overall = window.histogram(DB_DURATION, _is_redis)
-    return {**reports.redis_metrics(m), "p50_latency_ms": _ms(quantile(0.5, overall)),
+    return {**reports.redis_metrics(m), "p50_latency_ms": to_ms(quantile(0.5, overall)),
             "by_command": _latency(commands, sorted(commands))}
 
 
@@ -100,8 +100,8 @@ def compression(blobs: Sequence[bytes], threshold: int) -> dict[str, Any]:
             continue
         stored += len(blob)
     return {"entries_inspected": len(blobs), "compressed_entries": len(compressed),
-            "share_percent": _pct(len(compressed), len(blobs)), "stored_bytes": stored,
-            "uncompressed_bytes": raw, "saved_percent": _pct(raw - stored, raw),
+            "share_percent": percent(len(compressed), len(blobs)), "stored_bytes": stored,
+            "uncompressed_bytes": raw, "saved_percent": percent(raw - stored, raw),
             "unreadable_entries": unreadable, "threshold_bytes": threshold}
 
 
@@ -124,8 +124,8 @@ def _status(verdicts: Sequence[Mapping[str, Any]], redis: Mapping[str, Any]) -> 
 def memory_tier(memory_usage: Mapping[str, Any], tier: Mapping[str, Any]) -> dict[str, Any]:
     return {**memory_usage, "live_entries": tier["entries"], "live_mb": round(tier["bytes"] / 1e6, 4),
             "max_entries": tier["max_entries"],
-            "entries_utilization_percent": _pct(tier["entries"], tier["max_entries"]),
-            "bytes_utilization_percent": _pct(tier["bytes"], tier["max_bytes"]),
+            "entries_utilization_percent": percent(tier["entries"], tier["max_entries"]),
+            "bytes_utilization_percent": percent(tier["bytes"], tier["max_bytes"]),
             "evictions": tier["evictions"]}
 
 

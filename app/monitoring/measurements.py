@@ -22,11 +22,11 @@ def is_server_error(attrs: Mapping[str, object]) -> bool:
     return is_api(attrs) and isinstance(code, int) and code >= 500
 
 
-def _ms(seconds: float) -> float:
+def to_ms(seconds: float) -> float:
     return round(seconds * 1000.0, 3)
 
 
-def _pct(part: float, whole: float) -> float:
+def percent(part: float, whole: float) -> float:
     return round(100.0 * part / whole, 3) if whole > 0 else 0.0
 
 
@@ -109,24 +109,24 @@ def measure(window: Window) -> Measurements:
     seconds = window.seconds
     return Measurements(
         window_seconds=round(seconds, 3),
-        requests=requests, errors=error_count, error_rate=_pct(error_count, requests),
+        requests=requests, errors=error_count, error_rate=percent(error_count, requests),
         requests_per_second=round(requests / seconds, 4) if seconds > 0 else 0.0,
-        avg_response_time=_ms(mean(http)), p50_response_time=_ms(quantile(0.5, http)),
-        p95_response_time=_ms(quantile(0.95, http)), p99_response_time=_ms(quantile(0.99, http)),
+        avg_response_time=to_ms(mean(http)), p50_response_time=to_ms(quantile(0.5, http)),
+        p95_response_time=to_ms(quantile(0.95, http)), p99_response_time=to_ms(quantile(0.99, http)),
         cache_lookups=int(hits + misses), cache_hits=int(hits), cache_misses=int(misses),
-        hit_ratio=_pct(hits, hits + misses),
+        hit_ratio=percent(hits, hits + misses),
         cache_memory_mb=round(window.gauge(names.CACHE_MEMORY) / 1e6, 4),
         cache_entries=int(window.gauge(names.CACHE_ENTRIES)),
-        cache_avg_lookup_ms=_ms(mean(cache_get)), cache_p95_lookup_ms=_ms(quantile(0.95, cache_get)),
+        cache_avg_lookup_ms=to_ms(mean(cache_get)), cache_p95_lookup_ms=to_ms(quantile(0.95, cache_get)),
         ai_calls=ai.count if ai else 0, ai_errors=ai_errors.count if ai_errors else 0,
-        ai_p95_ms=_ms(quantile(0.95, ai)), ai_avg_ms=_ms(mean(ai)),
+        ai_p95_ms=to_ms(quantile(0.95, ai)), ai_avg_ms=to_ms(mean(ai)),
         input_tokens=int(tokens["input"].sum) if "input" in tokens else 0,
         output_tokens=int(tokens["output"].sum) if "output" in tokens else 0,
         redis_operations=redis.count if redis else 0, redis_errors=redis_errors.count if redis_errors else 0,
-        redis_avg_ms=_ms(mean(redis)), redis_p95_ms=_ms(quantile(0.95, redis)),
+        redis_avg_ms=to_ms(mean(redis)), redis_p95_ms=to_ms(quantile(0.95, redis)),
         breaker_states=states,
         retries=int(window.counter(names.RETRY_ATTEMPTS)),
-        config_load_ms=_ms(mean(config_point)),  # loaded once at start: its mean is that load
+        config_load_ms=to_ms(mean(config_point)),  # loaded once at start: its mean is that load
         process_memory_mb=round(process_mb, 3), memory_limit_mb=round(memory_limit_mb, 1),
-        memory_usage_percent=_pct(process_mb, memory_limit_mb),
+        memory_usage_percent=percent(process_mb, memory_limit_mb),
     )

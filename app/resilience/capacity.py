@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from app.monitoring.measurements import _pct
+from app.monitoring.measurements import percent
 from app.monitoring.reports import UNITS
 from app.monitoring.windows import Window
 from app.resilience.presets import ResiliencePolicy
@@ -36,7 +36,7 @@ def capacity_analysis(window: Window, slices: Sequence[Window], max_concurrency:
         if h is not None and w.seconds > 0:
             peak_rate = max(peak_rate, round(h.count / w.seconds, 4))
             peak_in_flight = max(peak_in_flight, round(h.sum / w.seconds, 4))
-    utilization = _pct(peak_in_flight, max_concurrency)
+    utilization = percent(peak_in_flight, max_concurrency)
     avg_s = row["ai_avg_ms"] / 1000.0
     sustainable = round(max_concurrency / avg_s, 4) if avg_s > 0 else 0.0
     opens = window.counter_by(BREAKER_TRANSITIONS, NAME, to_state("open"))
@@ -67,7 +67,7 @@ def _breaker_capacity(view: BreakerView, opens: int) -> dict[str, Any]:
     p = counts["failures"] / done if done else 0.0
     threshold = int(view["failure_threshold"])
     return {"state": view["state"], "failure_threshold": threshold, "recovery_timeout": view["recovery_timeout"],
-            "attempts_since_start": done, "observed_failure_rate": _pct(counts["failures"], done),
+            "attempts_since_start": done, "observed_failure_rate": percent(counts["failures"], done),
             # the chance that a given call ends a run of `threshold` failures, were failures independent
             "chance_of_opening_per_call_percent": round(100.0 * p**threshold, 4),
             "opens_in_window": opens}

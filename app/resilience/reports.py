@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.monitoring.health import breakers_health
-from app.monitoring.measurements import _ms, _pct, measure
+from app.monitoring.measurements import measure, percent, to_ms
 from app.monitoring.reports import UNITS, iso
 from app.monitoring.windows import AttrFilter, Window, quantile
 from app.resilience.presets import PRESETS, ResiliencePolicy
@@ -54,9 +54,9 @@ def figures(window: Window) -> dict[str, Any]:
     successes = m.ai_calls - m.ai_errors
     return {
         "ai_calls": m.ai_calls, "successful_calls": successes, "failed_calls": m.ai_errors,
-        "success_rate": _pct(successes, m.ai_calls), "failure_rate": _pct(m.ai_errors, m.ai_calls),
+        "success_rate": percent(successes, m.ai_calls), "failure_rate": percent(m.ai_errors, m.ai_calls),
         "retries": m.retries, "retries_per_call": round(m.retries / m.ai_calls, 3) if m.ai_calls else 0.0,
-        "ai_p50_ms": _ms(quantile(0.5, window.histogram(GENAI_DURATION))), "ai_p95_ms": m.ai_p95_ms,
+        "ai_p50_ms": to_ms(quantile(0.5, window.histogram(GENAI_DURATION))), "ai_p95_ms": m.ai_p95_ms,
         "ai_avg_ms": m.ai_avg_ms,
         "circuit_breaker_opens": int(window.counter(BREAKER_TRANSITIONS, to_state("open"))),
         "circuit_breaker_transitions": int(window.counter(BREAKER_TRANSITIONS)),
@@ -91,7 +91,7 @@ def operations_metrics(breakers: Mapping[str, BreakerView], operations: Sequence
             "total_calls": counts["calls"], "successful_calls": counts["successes"],
             "failed_calls": counts["failures"], "retry_attempts": int(retries.get(op, 0)),
             **{field: int(moves[state].get(op, 0)) for state, field in TRANSITION_FIELDS.items()},
-            "success_rate": _pct(counts["successes"], done), "failure_rate": _pct(counts["failures"], done),
+            "success_rate": percent(counts["successes"], done), "failure_rate": percent(counts["failures"], done),
             "fail_fast_rejections": counts["rejected"],
             "last_failure": _iso_or_none(counts["last_failure"]), "last_success": _iso_or_none(counts["last_success"]),
         }
@@ -187,7 +187,7 @@ def preset_evolution(preset: str, measured: Sequence[tuple[Period, Window]], sta
         "preset": preset, "policy": PRESETS[preset].as_dict(), "currently_active": any(p.current for p, _ in measured),
         "performance_evolution": rows,
         "summary": {"periods": len(rows), "active_seconds": round(sum(r["duration_seconds"] for r in rows), 3),
-                    "ai_calls": calls, "failed_calls": failed, "failure_rate": _pct(failed, calls),
+                    "ai_calls": calls, "failed_calls": failed, "failure_rate": percent(failed, calls),
                     "retries": sum(r["retries"] for r in rows),
                     "circuit_breaker_opens": sum(r["circuit_breaker_opens"] for r in rows)},
         "note": note, "units": UNITS,
@@ -217,7 +217,7 @@ def usage_patterns(window: Window, slices: Sequence[Window], breakers: Mapping[s
     for op in operations:
         counts = breakers[op]["metrics"]
         per_op[op] = {
-            "requests": int(requests.get(op, 0)), "share_percent": _pct(requests.get(op, 0.0), total),
+            "requests": int(requests.get(op, 0)), "share_percent": percent(requests.get(op, 0.0), total),
             "cache_hits": int(hits.get(op, 0)), "retries": int(retries.get(op, 0)),
             # per-operation AI outcomes are counted by the operation's breaker, since start
             "ai_attempts_since_start": counts["successes"] + counts["failures"],

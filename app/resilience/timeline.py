@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from app.monitoring.measurements import _pct
+from app.monitoring.measurements import percent
 from app.monitoring.reports import iso
 
 
@@ -40,6 +40,6 @@ def preset_time(periods: Sequence[Period], start: float, end: float) -> dict[str
             row["active_seconds"] += overlap
             row["periods"] += 1
     for row in out.values():
-        row["share_percent"] = _pct(row["active_seconds"], end - start)
+        row["share_percent"] = percent(row["active_seconds"], end - start)
         row["active_seconds"] = round(row["active_seconds"], 3)
     return out
