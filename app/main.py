@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app.api import cache, errors, health, monitoring, resilience, v1
+from app.api import alerts_ops, cache, errors, health, monitoring, monitoring_ops, resilience, v1
 from app.runtime import build_services
 from app.settings import Settings
 from instrumentation import Telemetry, TelemetryConfig, build_telemetry
@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None, telemetry: Telemetry | None = N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = build_services(settings, telemetry)
         app.state.services = services
+        await services.start()
         if settings.enable_monitoring:
             telemetry.start()
         _log.info("started: provider=%s preset=%s redis=%s otlp=%s", settings.llm_provider,
@@ -57,7 +58,8 @@ def create_app(settings: Settings | None = None, telemetry: Telemetry | None = N
 
     app = FastAPI(title="LLM text processing service", version=VERSION, lifespan=lifespan)
     app.state.settings = settings
-    for router in (health.router, v1.router, monitoring.router, resilience.router, cache.router):
+    for router in (health.router, v1.router, alerts_ops.router, monitoring.router, monitoring_ops.router,
+                   resilience.router, cache.router):
         app.include_router(router)
     errors.install(app)
     instrument_fastapi(app, telemetry)

@@ -5,15 +5,19 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Literal
 
 from opentelemetry.metrics import Observation
 
 from app.cache.memory import MemoryTier
 from app.cache.redis_tier import RedisTier
 from app.cache.tiered import TieredCache
+from app.maintenance import Maintenance
+from app.monitoring.alert_store import AlertRecord, AlertStore, new_instance_id
 from app.monitoring.alerts import Alert, AlertBook
 from app.monitoring.kpis import KPI, build_catalog
 from app.monitoring.monitor import Monitor
+from app.notify import WebhookNotifier, event
 from app.resilience.manager import Resilience
 from app.resilience.presets import policy_for
 from app.services.genai import GenAIClient
@@ -39,9 +43,20 @@ class Services:
     processor: TextProcessor
     monitor: Monitor
     catalog: tuple[KPI, ...]
+    alert_store: AlertStore
+    notifier: WebhookNotifier
+    maintenance: Maintenance
     started_at: float = field(default_factory=time.time)
 
+    async def start(self) -> None:
+        """Background tasks that need the running event loop."""
+        await self.alert_store.start()
+        await self.notifier.start()
+
     async def aclose(self) -> None:
+        await self.notifier.aclose()
+        self.alert_store.refresh(list(self.monitor.alerts.active.values()))  # how long they had fired
+        await self.alert_store.aclose()  # before the cache closes the Redis client it writes with
         await self.llm.provider.aclose()
         await self.cache.aclose()
 
@@ -78,18 +93,38 @@ def build_services(settings: Settings, telemetry: Telemetry) -> Services:
     instruments.observe(PROCESS_MEMORY, lambda: [Observation(rss_bytes())])
     instruments.observe(MEMORY_LIMIT, lambda: [Observation(limit)])
     catalog = build_catalog(settings.alert_memory_warning_mb, settings.alert_memory_critical_mb)
+    instance = new_instance_id()
+    alert_store = AlertStore(redis, settings.alert_history_retention_days * 86400.0, instance,
+                             retry_s=max(0.5, settings.redis_retry_interval_seconds))
+    maintenance = Maintenance(redis, instance)
+    notifier = WebhookNotifier(
+        settings.monitoring_webhook_url, settings.monitoring_webhook_secret,
+        timeout_s=settings.monitoring_webhook_timeout_seconds, max_attempts=settings.monitoring_webhook_max_attempts,
+        backoff_s=settings.monitoring_webhook_backoff_seconds, queue_size=settings.monitoring_webhook_queue_size,
+        silenced=maintenance.active)
+    instrument_httpx(notifier.client, telemetry)
+
+    # The hooks run on the history thread (or on the loop, when a request evaluates alerts): they
+    # only record into memory and hand over to the loop; Redis writes and webhook calls happen there.
+    def changed(alert: Alert, kind: Literal["alert.fired", "alert.resolved"]) -> None:
+        record = AlertRecord.of(alert, instance)
+        alert_store.record(record)
+        notifier.submit(event(kind, settings.otel_service_name, settings.environment, instance, record))
 
     def fired(alert: Alert) -> None:
         instruments.alerts_fired.add(1, {"alertname": alert.name, "severity": alert.severity})
         _log.warning("alert %s (%s) firing: %s", alert.name, alert.severity, alert.message)
+        changed(alert, "alert.fired")
 
     def resolved(alert: Alert) -> None:
         _log.info("alert %s resolved after %.0fs", alert.name, (alert.resolved_at or 0) - alert.first_seen)
+        changed(alert, "alert.resolved")
 
     monitor = Monitor(telemetry.history, AlertBook(catalog, on_fire=fired, on_resolve=resolved))
     # Alerts are judged on every history tick too, so they fire with nobody polling /alerts.
     telemetry.history.on_record = lambda snapshot: monitor.evaluate_alerts(snapshot)
     processor = TextProcessor(llm, cache, resilience, settings.llm_max_concurrency)
-    return Services(settings, telemetry, cache, resilience, llm, processor, monitor, catalog)
+    return Services(settings, telemetry, cache, resilience, llm, processor, monitor, catalog, alert_store, notifier,
+                    maintenance)
 
 

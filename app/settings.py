@@ -65,8 +65,19 @@ class Settings(BaseSettings):
     metrics_export_interval: float = Field(default=60.0, ge=1, le=3600)
     enable_external_monitoring: bool = False
     prometheus_gateway_url: str = ""
+    prometheus_url: str = ""  # the Prometheus server, probed by /internal/monitoring/dependencies
     monitoring_webhook_url: str = ""
     memory_limit_mb: float | None = Field(default=None, gt=0)
+
+    # Alert records and webhook notifications. Each alert that fires or resolves is POSTed as JSON
+    # to MONITORING_WEBHOOK_URL, signed ``X-Signature-256: sha256=<hex HMAC-SHA256(secret, body)>``
+    # with MONITORING_WEBHOOK_SECRET (unsigned when empty, which production refuses).
+    monitoring_webhook_secret: str = ""
+    monitoring_webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    monitoring_webhook_max_attempts: int = Field(default=5, ge=1, le=20)
+    monitoring_webhook_backoff_seconds: float = Field(default=1.0, ge=0, le=60)  # doubles per retry
+    monitoring_webhook_queue_size: int = Field(default=100, ge=1, le=10_000)  # overflow is counted
+    alert_history_retention_days: int = Field(default=30, ge=1, le=3650)
 
     # OpenTelemetry (standard variables; the SDK reads the rest itself)
     otel_service_name: str = "llm-text-service"
@@ -87,7 +98,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
-    @field_validator("llm_base_url", "prometheus_gateway_url", "monitoring_webhook_url",
+    @field_validator("llm_base_url", "prometheus_gateway_url", "prometheus_url", "monitoring_webhook_url",
                      "otel_exporter_otlp_endpoint")
     @classmethod
     def _http_url(cls, value: str) -> str:
@@ -99,6 +110,9 @@ class Settings(BaseSettings):
     def _consistent(self) -> Settings:
         if self.alert_memory_critical_mb < self.alert_memory_warning_mb:
             raise ValueError("ALERT_MEMORY_CRITICAL_MB must not be below ALERT_MEMORY_WARNING_MB")
+        if self.environment == "production" and self.monitoring_webhook_url and not self.monitoring_webhook_secret:
+            raise ValueError("MONITORING_WEBHOOK_URL needs MONITORING_WEBHOOK_SECRET in production: "
+                             "receivers must be able to verify the X-Signature-256 header")
         if self.llm_provider == "openai" and not self.llm_base_url:
             raise ValueError("LLM_PROVIDER=openai needs LLM_BASE_URL")
         return self
