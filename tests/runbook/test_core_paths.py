@@ -77,8 +77,8 @@ def test_basic_health_passes_curl_f(service: LiveService) -> None:
 
 
 def test_reset_command_as_written(service: LiveService) -> None:
-    done = subprocess.run(["curl", "-s", "-X", "POST", f"{service.url}/internal/resilience/circuit-breakers/ai_service/reset"],
-                          capture_output=True, text=True, timeout=10)
+    url = f"{service.url}/internal/resilience/circuit-breakers/ai_service/reset"
+    done = subprocess.run(["curl", "-s", "-X", "POST", url], capture_output=True, text=True, timeout=10)
     assert json.loads(done.stdout)["new_state"] == "closed"
 
 
