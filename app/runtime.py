@@ -15,9 +15,11 @@ from app.cache.tiered import TieredCache
 from app.maintenance import Maintenance
 from app.monitoring.alert_store import AlertRecord, AlertStore, new_instance_id
 from app.monitoring.alerts import Alert, AlertBook
+from app.monitoring.exposition import render
 from app.monitoring.kpis import KPI, build_catalog
 from app.monitoring.monitor import Monitor
 from app.notify import WebhookNotifier, event
+from app.pushgateway import PushgatewayPusher
 from app.resilience.manager import Resilience
 from app.resilience.presets import policy_for
 from app.services.genai import GenAIClient
@@ -46,14 +48,19 @@ class Services:
     alert_store: AlertStore
     notifier: WebhookNotifier
     maintenance: Maintenance
+    pusher: PushgatewayPusher | None = None
     started_at: float = field(default_factory=time.time)
 
     async def start(self) -> None:
         """Background tasks that need the running event loop."""
         await self.alert_store.start()
         await self.notifier.start()
+        if self.pusher is not None:
+            self.pusher.start()
 
     async def aclose(self) -> None:
+        if self.pusher is not None:
+            await self.pusher.aclose()
         await self.notifier.aclose()
         self.alert_store.refresh(list(self.monitor.alerts.active.values()))  # how long they had fired
         await self.alert_store.aclose()  # before the cache closes the Redis client it writes with
@@ -125,6 +132,18 @@ def build_services(settings: Settings, telemetry: Telemetry) -> Services:
     telemetry.history.on_record = lambda snapshot: monitor.evaluate_alerts(snapshot)
     processor = TextProcessor(llm, cache, resilience, settings.llm_max_concurrency)
     return Services(settings, telemetry, cache, resilience, llm, processor, monitor, catalog, alert_store, notifier,
-                    maintenance)
+                    maintenance, build_pusher(settings, telemetry))
+
+
+def build_pusher(settings: Settings, telemetry: Telemetry) -> PushgatewayPusher | None:
+    """The guide's ENABLE_EXTERNAL_MONITORING + PROMETHEUS_GATEWAY_URL: push what Prometheus would scrape."""
+    if not (settings.enable_external_monitoring and settings.prometheus_gateway_url):
+        return None
+    attributes = telemetry.resource.attributes
+    pusher = PushgatewayPusher(settings.prometheus_gateway_url, str(attributes.get("service.name", "llm-service")),
+                               str(attributes.get("service.instance.id", "0")),
+                               lambda: render(telemetry.history.latest()), settings.metrics_export_interval)
+    telemetry.export_status.append(pusher.status)  # reported beside the OTLP exporters in health
+    return pusher
 
 
