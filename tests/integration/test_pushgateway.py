@@ -25,7 +25,8 @@ def pushgateway() -> Iterator[str]:
     if binary is None:
         pytest.skip("prometheus-pushgateway (Debian package) not installed; scripts/pushgateway.sh installs it")
     port = free_port()
-    proc = subprocess.Popen([binary, f"--web.listen-address=127.0.0.1:{port}"],
+    # Debian builds default to a persistence file: state from another run would leak in
+    proc = subprocess.Popen([binary, f"--web.listen-address=127.0.0.1:{port}", "--persistence.file="],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -56,7 +57,7 @@ def test_metrics_are_pushed_per_instance(client_for: Any, pushgateway: str) -> N
             break
         time.sleep(0.3)
     lines = [line for line in found.splitlines() if line.startswith("app_cache_lookups_total{")]
-    assert lines and all('job="llm-text-service"' in line and f'instance="{instance}"' in line for line in lines)
+    assert lines and all('job="llm-text-service"' in line and f'instance="{instance}"' in line for line in lines), (instance, lines)
     health = client.get("/internal/monitoring/health").json()["components"]["telemetry"]["exporters"]
     assert any(e["signal"] == "pushgateway" and e["healthy"] for e in health)
 
