@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -33,6 +34,7 @@ from instrumentation.auto import instrument_httpx, instrument_redis
 from instrumentation.instruments import MEMORY_LIMIT, PROCESS_MEMORY
 
 _log = logging.getLogger("app.monitoring")
+AlertEvent = Literal["alert.fired", "alert.resolved"]
 
 
 @dataclass
@@ -48,6 +50,7 @@ class Services:
     alert_store: AlertStore
     notifier: WebhookNotifier
     maintenance: Maintenance
+    report_alert: Callable[[AlertRecord, AlertEvent], None]
     pusher: PushgatewayPusher | None = None
     started_at: float = field(default_factory=time.time)
 
@@ -113,10 +116,13 @@ def build_services(settings: Settings, telemetry: Telemetry) -> Services:
 
     # The hooks run on the history thread (or on the loop, when a request evaluates alerts): they
     # only record into memory and hand over to the loop; Redis writes and webhook calls happen there.
-    def changed(alert: Alert, kind: Literal["alert.fired", "alert.resolved"]) -> None:
-        record = AlertRecord.of(alert, instance)
+    def report(record: AlertRecord, kind: AlertEvent) -> None:
+        """Keep the record and notify: for in-process alerts and for those Alertmanager relays."""
         alert_store.record(record)
         notifier.submit(event(kind, settings.otel_service_name, settings.environment, instance, record))
+
+    def changed(alert: Alert, kind: AlertEvent) -> None:
+        report(AlertRecord.of(alert, instance), kind)
 
     def fired(alert: Alert) -> None:
         instruments.alerts_fired.add(1, {"alertname": alert.name, "severity": alert.severity})
@@ -132,7 +138,7 @@ def build_services(settings: Settings, telemetry: Telemetry) -> Services:
     telemetry.history.on_record = lambda snapshot: monitor.evaluate_alerts(snapshot)
     processor = TextProcessor(llm, cache, resilience, settings.llm_max_concurrency)
     return Services(settings, telemetry, cache, resilience, llm, processor, monitor, catalog, alert_store, notifier,
-                    maintenance, build_pusher(settings, telemetry))
+                    maintenance, report, build_pusher(settings, telemetry))
 
 
 def build_pusher(settings: Settings, telemetry: Telemetry) -> PushgatewayPusher | None:

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import ServicesDep
-from app.monitoring import patterns
+from app.monitoring import alertmanager, patterns
 from app.notify import event
 from app.notify.webhook import origin
 
@@ -91,3 +91,13 @@ async def disable_maintenance(services: ServicesDep) -> dict[str, Any]:
     was = "disabled" if state["previous"] else "was not enabled"
     return {"message": f"maintenance mode {was}: alert notifications are sent again",
             "silenced_notifications": services.notifier.counts["silenced"], **state}
+
+
+@router.post("/alerts/webhook")
+async def alertmanager_webhook(payload: alertmanager.AmPayload, services: ServicesDep) -> dict[str, Any]:
+    """Alertmanager's receiver (collector/alertmanager/alertmanager.yml): Prometheus' alerts are kept
+    in the alert history and relayed to MONITORING_WEBHOOK_URL like the in-process ones."""
+    received = alertmanager.records(payload, time.time())
+    for record in received:
+        services.report_alert(record, "alert.resolved" if record.status == "resolved" else "alert.fired")
+    return {"message": "alerts recorded", **alertmanager.summary(payload)}
