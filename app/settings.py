@@ -7,8 +7,9 @@ behaviour (is export on? which service name?) are read here too so they are vali
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -27,9 +28,16 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: LogLevel = "INFO"
 
-    # Access: with no key configured /v1 runs open (development default).
+    # Access: with no key configured /v1 and /internal run open (development default). /internal/*
+    # takes the /v1 keys and INTERNAL_API_KEY, an operator-only key that does not open /v1.
     api_key: str = ""
     additional_api_keys: Annotated[list[str], NoDecode] = []
+    internal_api_key: str = ""
+    allow_open_internal: bool = False  # production: /internal/* without a key on a non-loopback HOST
+    # Request bodies over these are refused with 413 before they are read. 4 MiB holds the largest
+    # batch (50 texts of 10000 characters) even as \u-escaped non-Latin text (~3.3 MB with questions).
+    max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=1024**3)
+    max_restore_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, le=16 * 1024**3)  # cache backups
 
     # LLM provider
     llm_provider: Literal["offline", "openai"] = "offline"
@@ -106,6 +114,19 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _critical_follows_warning(cls, data: Any) -> Any:
+        # The guide's production block raises ALERT_MEMORY_WARNING_MB to 200 and says nothing of the
+        # critical level: unless it is set, critical stays twice the warning (100 for the default 50).
+        if isinstance(data, dict) and data.get("alert_memory_critical_mb") is None:
+            try:
+                warning = float(data.get("alert_memory_warning_mb", 50.0))
+            except (TypeError, ValueError):
+                return data  # the field validator reports the bad warning value
+            data = {**data, "alert_memory_critical_mb": max(100.0, 2 * warning)}
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         if self.alert_memory_critical_mb < self.alert_memory_warning_mb:
@@ -113,6 +134,12 @@ class Settings(BaseSettings):
         if self.environment == "production" and self.monitoring_webhook_url and not self.monitoring_webhook_secret:
             raise ValueError("MONITORING_WEBHOOK_URL needs MONITORING_WEBHOOK_SECRET in production: "
                              "receivers must be able to verify the X-Signature-256 header")
+        if (self.environment == "production" and not self.operator_api_keys and not self.allow_open_internal
+                and not _is_loopback(self.host)):
+            raise ValueError(f"ENVIRONMENT=production with HOST={self.host} and no API key would let anyone reach "
+                             "/internal/* (cache clear, breaker reset, maintenance mode): set API_KEY or "
+                             "INTERNAL_API_KEY, listen on HOST=127.0.0.1, or set ALLOW_OPEN_INTERNAL=true if "
+                             "something in front already guards /internal/*")
         if self.llm_provider == "openai" and not self.llm_base_url:
             raise ValueError("LLM_PROVIDER=openai needs LLM_BASE_URL")
         return self
@@ -122,8 +149,20 @@ class Settings(BaseSettings):
         return frozenset(k for k in [self.api_key, *self.additional_api_keys] if k)
 
     @property
+    def operator_api_keys(self) -> frozenset[str]:
+        """The keys /internal/* accepts: the /v1 keys and INTERNAL_API_KEY."""
+        return self.valid_api_keys | ({self.internal_api_key} if self.internal_api_key else set())
+
+    @property
     def otlp_export_enabled(self) -> bool:
         return bool(self.otel_exporter_otlp_endpoint) or self.enable_external_monitoring
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return host.lower() == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @lru_cache(maxsize=1)
