@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TEST_REDIS_PORT ?= 6390
 
-.PHONY: run test lint install bench generate clean
+.PHONY: run test lint install bench generate clean stack stack-down
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,14 @@ generate: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/overhead.py
+
+## The whole stack as local processes (Redis, Collector, Prometheus, Alertmanager, Pushgateway, the
+## service); `make stack STACK_ARGS=--demo` adds demo traffic. Tempo/Grafana: docker compose.
+stack:
+	scripts/stack.sh up $(STACK_ARGS)
+
+stack-down:
+	scripts/stack.sh down
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

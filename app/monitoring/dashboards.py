@@ -68,10 +68,10 @@ DASHBOARDS: dict[str, tuple[str, tuple[Panel, ...]]] = {
             (f"{_quantile(0.5, HTTP_BUCKET)} * 1000", "p50"),
             (f"{_quantile(0.95, HTTP_BUCKET)} * 1000", "p95"),
             (f"{_quantile(0.99, HTTP_BUCKET)} * 1000", "p99")), unit="ms", kpi="ApiLatencyP95High"),
-        Panel("Cache hit ratio", (('100 * sum(rate(app_cache_lookups_total{app_cache_result="hit"}[5m]))'
+        Panel("Cache hit ratio", (('100 * (sum(rate(app_cache_lookups_total{app_cache_result="hit"}[5m])) or vector(0))'
                                    " / sum(rate(app_cache_lookups_total[5m]))", "hit ratio"),),
               unit="percent", kpi="CacheHitRatioLow"),
-        Panel("Memory usage (% of limit)", (("100 * sum(process_memory_usage_bytes) / sum(app_memory_limit_bytes)",
+        Panel("Memory usage (% of limit)", (("100 * sum(process_memory_usage_bytes) / max(app_memory_limit_bytes)",
                                              "process"),), unit="percent", kpi="MemoryUsageHigh"),
         Panel("Cache memory", (("sum(app_cache_memory_usage_bytes) / 1e6", "memory tier"),), unit="decmbytes",
               kpi="CacheMemoryWarning"),

@@ -79,10 +79,12 @@ def build_catalog(cache_memory_warning_mb: float = 50.0, cache_memory_critical_m
         KPI("ApiErrorRateCritical", "API error rate (degraded)", "error_rate", ">", 5.0, "%", "critical", "api",
             _ERROR_RATE, "requests", 10),
         KPI("CacheHitRatioLow", "Cache hit ratio", "hit_ratio", "<", 70.0, "%", "warning", "cache",
-            '100 * sum(rate(app_cache_lookups_total{app_cache_result="hit"}[5m]))'
+            '100 * (sum(rate(app_cache_lookups_total{app_cache_result="hit"}[5m])) or vector(0))'
             " / sum(rate(app_cache_lookups_total[5m])) < {threshold}", "cache_lookups", 20),
+        # Workers of one host share its limit: their memory added up, against the one limit (the
+        # in-process view merges the limit gauge with max too, see GAUGE_MERGE).
         KPI("MemoryUsageHigh", "Process memory of its limit", "memory_usage_percent", ">", 80.0, "%",
-            "warning", "system", "100 * sum(process_memory_usage_bytes) / sum(app_memory_limit_bytes) > {threshold}"),
+            "warning", "system", "100 * sum(process_memory_usage_bytes) / max(app_memory_limit_bytes) > {threshold}"),
         KPI("CacheMemoryWarning", "Cache memory", "cache_memory_mb", ">", cache_memory_warning_mb, "MB",
             "warning", "cache", "sum(app_cache_memory_usage_bytes) / 1e6 > {threshold}"),
         KPI("CacheMemoryCritical", "Cache memory", "cache_memory_mb", ">", cache_memory_critical_mb, "MB",

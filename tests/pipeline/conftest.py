@@ -1,58 +1,78 @@
-"""Fixtures for pipeline tests: a real Collector and a real Prometheus, started by the project's scripts.
+"""Fixtures for pipeline tests: real Collectors, Prometheus, Alertmanager and Pushgateway, started by the
+project's scripts, and the real service (under uvicorn) exporting to them.
 
-Each test session gets its own run dir and free loopback ports, so it never touches a developer's
-stack on the default ports. The first run builds the Collector (minutes, cached afterwards).
+Each stack gets its own run dir and free loopback ports, so it never touches a developer's stack on
+the default ports. The first run builds the Collector (minutes, cached afterwards).
+
+- ``stack`` (session): Collector + Prometheus + Pushgateway, shared by the smoke tests and the
+  service tests (each service has its own service.name, so queries stay apart).
+- ``new_stack`` (factory): a stack of one's own, for tests whose rules judge sums over everything
+  in Prometheus (alerts) or that kill the Collector.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from .stack import SETUP_TIMEOUT, Stack, free_ports, run_script
+from tests.helpers.processes import RedisServer, free_port
+
+from .stack import Stack
+
+# Figures the tests measure, printed in the terminal summary (visible without -s).
+FIGURES: dict[str, str] = {}
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "pipeline: needs a real OpenTelemetry Collector (built with Go) and Prometheus")
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if FIGURES:
+        terminalreporter.section("pipeline figures")
+        for name, value in FIGURES.items():
+            terminalreporter.write_line(f"{name}: {value}")
+
+
+def _require_go() -> None:
     if shutil.which("go") is None:
         pytest.skip("Go toolchain not found: scripts/build-collector.sh builds the Collector from Go modules")
 
-    run_dir = tmp_path_factory.mktemp("llm-obs-run")
-    # The env vars scripts/collector.sh and scripts/prometheus.sh read their ports from.
-    names = (
-        "OTLP_GRPC_PORT",
-        "OTLP_HTTP_PORT",
-        "OTELCOL_HEALTH_PORT",
-        "OTELCOL_METRICS_PORT",
-        "PROM_EXPORTER_PORT",
-        "PROMETHEUS_PORT",
-    )
-    ports = dict(zip(names, free_ports(len(names)), strict=True))
-    env = {
-        **os.environ,
-        **{k: str(v) for k, v in ports.items()},
-        "RUN_DIR": str(run_dir),
-        # Flush span metrics often so the test waits seconds, not 15 s; but not shorter than the
-        # 5 s scrape interval, or Prometheus misses exemplars (kept for one flush only).
-        "SPANMETRICS_FLUSH_INTERVAL": "6s",
-    }
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    _require_go()
+    started = Stack(tmp_path_factory.mktemp("llm-obs-run"), pushgateway=True)
     try:
-        run_script("collector.sh", "start", env, SETUP_TIMEOUT)
-        run_script("prometheus.sh", "start", env, 120)
-        yield Stack(
-            otlp_http=f"http://127.0.0.1:{ports['OTLP_HTTP_PORT']}",
-            prometheus=f"http://127.0.0.1:{ports['PROMETHEUS_PORT']}",
-            traces_file=run_dir / "collector" / "traces.json",
-            run_dir=run_dir,
-        )
+        yield started.start()
     finally:
-        # Logs stay in run_dir (pytest keeps the last few basetemps) for post-mortems.
-        run_script("prometheus.sh", "stop", env, 60)
-        run_script("collector.sh", "stop", env, 60)
+        started.stop()
+
+
+@pytest.fixture
+def new_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Stack]]:
+    """``new_stack(alertmanager=True, alert_webhook=url)``: a started stack, stopped after the test."""
+    _require_go()
+    stacks: list[Stack] = []
+
+    def make(**options: object) -> Stack:
+        stacks.append(Stack(tmp_path_factory.mktemp("llm-obs-run"), **options))  # type: ignore[arg-type]
+        return stacks[-1].start()
+
+    try:
+        yield make
+    finally:
+        for s in stacks:
+            s.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real Redis on a free port (scripts/redis.sh), for every service of the session."""
+    server = RedisServer(free_port()).start()
+    try:
+        yield server
+    finally:
+        server.stop()

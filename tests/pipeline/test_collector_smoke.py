@@ -154,15 +154,18 @@ def test_span_lands_in_file_and_becomes_span_metrics(stack: Stack) -> None:
 
 
 def test_collector_own_metrics_reach_prometheus(stack: Stack) -> None:
-    """Prometheus scrapes all three jobs, and the Collector's own counters move when a span arrives
+    """Prometheus scrapes all four jobs, and the Collector's own counters move when a span arrives
     (names with Prometheus suffixes, see base.yaml: the Collector dashboard queries these)."""
+
+    # The pushgateway job finds its target in the file scripts/pushgateway.sh writes (file_sd).
+    jobs = {"otel-collector", "otel-collector-internal", "pushgateway", "prometheus"}
 
     def all_up() -> list[dict[str, Any]]:
         series = prom_query(stack.prometheus, "up")
-        return series if len(series) == 3 and all(s["value"][1] == "1" for s in series) else []
+        return series if len(series) == len(jobs) and all(s["value"][1] == "1" for s in series) else []
 
-    up = poll(all_up, "up == 1 for all three scrape jobs")
-    assert {s["metric"]["job"] for s in up} == {"otel-collector", "otel-collector-internal", "prometheus"}
+    up = poll(all_up, "up == 1 for all four scrape jobs")
+    assert {s["metric"]["job"] for s in up} == jobs
 
     provider = TracerProvider(resource=_resource("pipeline-smoke-selfmetrics", uuid.uuid4().hex))
     provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{stack.otlp_http}/v1/traces")))
