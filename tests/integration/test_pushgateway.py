@@ -57,7 +57,8 @@ def test_metrics_are_pushed_per_instance(client_for: Any, pushgateway: str) -> N
             break
         time.sleep(0.3)
     lines = [line for line in found.splitlines() if line.startswith("app_cache_lookups_total{")]
-    assert lines and all('job="llm-text-service"' in line and f'instance="{instance}"' in line for line in lines), (instance, lines)
+    expected = ('job="llm-text-service"', f'instance="{instance}"')
+    assert lines and all(all(label in line for label in expected) for line in lines), (instance, lines)
     health = client.get("/internal/monitoring/health").json()["components"]["telemetry"]["exporters"]
     assert any(e["signal"] == "pushgateway" and e["healthy"] for e in health)
 
