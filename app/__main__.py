@@ -17,9 +17,14 @@ def main() -> None:
         lines = [f"  {'.'.join(str(p) for p in e['loc']).upper() or 'SETTINGS'}: {e['msg']}" for e in exc.errors()]
         print("invalid configuration, the service did not start:\n" + "\n".join(lines), file=sys.stderr)
         raise SystemExit(2) from None
+    host, port, level = settings.host, settings.port, settings.log_level.lower()
+    if settings.workers > 1:  # each worker process builds its app, re-reading the settings from the environment
+        uvicorn.run("app.main:create_app", factory=True, workers=settings.workers, host=host, port=port,
+                    log_level=level)
+        return
     from app.main import create_app
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=level)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.api import alerts_ops, cache, errors, health, monitoring, monitoring_ops, resilience, v1
+from app.api.audit import AuditMiddleware
+from app.api.deps import OperatorKeyDep
+from app.api.limits import BodyLimit, BodySizeLimitMiddleware
+from app.monitoring.dependencies import mask_url
 from app.runtime import build_services
 from app.settings import Settings
 from instrumentation import Telemetry, TelemetryConfig, build_telemetry
@@ -48,7 +52,7 @@ def create_app(settings: Settings | None = None, telemetry: Telemetry | None = N
         if settings.enable_monitoring:
             telemetry.start()
         _log.info("started: provider=%s preset=%s redis=%s otlp=%s", settings.llm_provider,
-                  settings.resilience_preset, settings.redis_url if settings.redis_enabled else "disabled",
+                  settings.resilience_preset, mask_url(settings.redis_url) if settings.redis_enabled else "disabled",
                   telemetry.export_status[0].endpoint if telemetry.export_status else "off")
         try:
             yield
@@ -58,9 +62,15 @@ def create_app(settings: Settings | None = None, telemetry: Telemetry | None = N
 
     app = FastAPI(title="LLM text processing service", version=VERSION, lifespan=lifespan)
     app.state.settings = settings
-    for router in (health.router, v1.router, alerts_ops.router, monitoring.router, monitoring_ops.router,
-                   resilience.router, cache.router):
+    for router in (health.router, v1.router):
         app.include_router(router)
+    # The operator surface: guarded here, where it is included, so no /internal endpoint can miss it.
+    for router in (alerts_ops.router, monitoring.router, monitoring_ops.router, resilience.router, cache.router):
+        app.include_router(router, dependencies=[OperatorKeyDep])
     errors.install(app)
-    instrument_fastapi(app, telemetry)
+    app.add_middleware(BodySizeLimitMiddleware, default=BodyLimit(
+        settings.max_request_bytes, "MAX_REQUEST_BYTES", "; a batch takes at most 50 texts of 10000 characters"),
+        paths={"/internal/cache/restore": BodyLimit(settings.max_restore_bytes, "MAX_RESTORE_BYTES")})
+    app.add_middleware(AuditMiddleware)  # outermost of ours: it sees the 401s and 413s too
+    instrument_fastapi(app, telemetry, settings.http_instrumentation)
     return app

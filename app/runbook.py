@@ -95,13 +95,14 @@ class Runbook:
             "alerts": {"total_active": len(active), "by_severity": by_severity(active)},
             "components": {name: c["status"] for name, c in components.items()},
             "maintenance": await self.s.maintenance.state(),
+            "scope": self.s.monitor.scope(OVERVIEW_WINDOW_SECONDS),
         }
 
     async def metrics(self, hours: float) -> dict[str, Any]:
         seconds = hours * 3600
         window, m, active, components, status = await self._state(seconds)
-        return reports.metrics_report(hours, window, m, self.s.monitor.trend(seconds), status, active,
-                                      components["cache"]["memory_usage"])
+        return {**reports.metrics_report(hours, window, m, self.s.monitor.trend(seconds), status, active,
+                                         components["cache"]["memory_usage"]), "scope": self.s.monitor.scope(seconds)}
 
     def alerts(self) -> dict[str, Any]:
         active = self.active_alerts()

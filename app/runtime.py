@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from app.cache.tiered import TieredCache
 from app.maintenance import Maintenance
 from app.monitoring.alert_store import AlertRecord, AlertStore, new_instance_id
 from app.monitoring.alerts import Alert, AlertBook
+from app.monitoring.cluster import ClusterView
 from app.monitoring.exposition import render
 from app.monitoring.kpis import KPI, build_catalog
 from app.monitoring.monitor import Monitor
@@ -32,6 +34,7 @@ from app.system import memory_limit_bytes, rss_bytes
 from instrumentation import Telemetry
 from instrumentation.auto import instrument_httpx, instrument_redis
 from instrumentation.instruments import MEMORY_LIMIT, PROCESS_MEMORY
+from instrumentation.snapshot import Snapshot
 
 _log = logging.getLogger("app.monitoring")
 AlertEvent = Literal["alert.fired", "alert.resolved"]
@@ -53,15 +56,20 @@ class Services:
     report_alert: Callable[[AlertRecord, AlertEvent], None]
     pusher: PushgatewayPusher | None = None
     started_at: float = field(default_factory=time.time)
+    cluster: ClusterView | None = None  # the other workers' and replicas' snapshots, through Redis
 
     async def start(self) -> None:
         """Background tasks that need the running event loop."""
         await self.alert_store.start()
         await self.notifier.start()
+        if self.cluster is not None:
+            self.cluster.start()
         if self.pusher is not None:
             self.pusher.start()
 
     async def aclose(self) -> None:
+        if self.cluster is not None:
+            await asyncio.to_thread(self.cluster.leave)  # its last counts stay in the others' windows
         if self.pusher is not None:
             await self.pusher.aclose()
         await self.notifier.aclose()
@@ -104,6 +112,12 @@ def build_services(settings: Settings, telemetry: Telemetry) -> Services:
     instruments.observe(MEMORY_LIMIT, lambda: [Observation(limit)])
     catalog = build_catalog(settings.alert_memory_warning_mb, settings.alert_memory_critical_mb)
     instance = new_instance_id()
+    instance_id = str(telemetry.resource.attributes.get("service.instance.id", instance))  # as OTLP names it
+    cluster = None
+    if redis is not None:
+        cluster = ClusterView(settings.redis_url, settings.otel_service_name, instance_id, telemetry.history,
+                              settings.redis_timeout_seconds,
+                              max(0.5, settings.redis_retry_interval_seconds))
     alert_store = AlertStore(redis, settings.alert_history_retention_days * 86400.0, instance,
                              retry_s=max(0.5, settings.redis_retry_interval_seconds))
     maintenance = Maintenance(redis, instance)
@@ -124,21 +138,33 @@ def build_services(settings: Settings, telemetry: Telemetry) -> Services:
     def changed(alert: Alert, kind: AlertEvent) -> None:
         report(AlertRecord.of(alert, instance), kind)
 
+    # Over the cluster view every worker reaches the same verdict: one of them (the oldest live)
+    # counts, records and notifies it, so an alert is one record and one webhook, not one per worker.
+    def leads() -> bool:
+        return cluster is None or cluster.leads()
+
     def fired(alert: Alert) -> None:
-        instruments.alerts_fired.add(1, {"alertname": alert.name, "severity": alert.severity})
         _log.warning("alert %s (%s) firing: %s", alert.name, alert.severity, alert.message)
-        changed(alert, "alert.fired")
+        if leads():
+            instruments.alerts_fired.add(1, {"alertname": alert.name, "severity": alert.severity})
+            changed(alert, "alert.fired")
 
     def resolved(alert: Alert) -> None:
         _log.info("alert %s resolved after %.0fs", alert.name, (alert.resolved_at or 0) - alert.first_seen)
-        changed(alert, "alert.resolved")
+        if leads():
+            changed(alert, "alert.resolved")
 
-    monitor = Monitor(telemetry.history, AlertBook(catalog, on_fire=fired, on_resolve=resolved))
-    # Alerts are judged on every history tick too, so they fire with nobody polling /alerts.
-    telemetry.history.on_record = lambda snapshot: monitor.evaluate_alerts(snapshot)
+    monitor = Monitor(telemetry.history, AlertBook(catalog, on_fire=fired, on_resolve=resolved), cluster, instance_id)
+
+    def judge(snapshot: Snapshot) -> object:
+        return monitor.evaluate_alerts(snapshot)
+
+    # Alerts are judged on every history tick too, so they fire with nobody polling /alerts; with a
+    # cluster view, after this worker's snapshots were published and the others' read.
+    telemetry.history.on_record = cluster.hook(judge) if cluster is not None else judge
     processor = TextProcessor(llm, cache, resilience, settings.llm_max_concurrency)
     return Services(settings, telemetry, cache, resilience, llm, processor, monitor, catalog, alert_store, notifier,
-                    maintenance, report, build_pusher(settings, telemetry))
+                    maintenance, report, build_pusher(settings, telemetry), cluster=cluster)
 
 
 def build_pusher(settings: Settings, telemetry: Telemetry) -> PushgatewayPusher | None:

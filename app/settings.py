@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: LogLevel = "INFO"
+    # uvicorn worker processes of `python -m app`; with Redis the runbook answers add them all up
+    workers: int = Field(default=1, ge=1, le=64)
 
     # Access: with no key configured /v1 and /internal run open (development default). /internal/*
     # takes the /v1 keys and INTERNAL_API_KEY, an operator-only key that does not open /v1.
@@ -91,6 +93,9 @@ class Settings(BaseSettings):
     otel_service_name: str = "llm-text-service"
     otel_exporter_otlp_endpoint: str = ""
     otel_exporter_otlp_protocol: Literal["http/protobuf", "grpc"] = "http/protobuf"
+    # HTTP server instrumentation: "lean" (one span and one record per request, instrumentation/asgi.py),
+    # "stock" (the contrib FastAPIInstrumentor, several times the cost) or "off" (e.g. a mesh measures HTTP).
+    http_instrumentation: Literal["lean", "stock", "off"] = "lean"
 
     @field_validator("additional_api_keys", mode="before")
     @classmethod

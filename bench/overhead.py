@@ -1,14 +1,18 @@
 """Telemetry overhead, as ratios against baselines measured in the same run.
 
-    .venv/bin/python bench/overhead.py [--duration 10] [--connections 32] [--quick] [--json PATH]
+    .venv/bin/python bench/overhead.py [--duration 10] [--connections 32] [--rounds 3] [--quick] [--json PATH]
+                                       [--apps bare,full-notel,stock,full] [--profile DIR]
 
 1. Throughput and p99 latency with wrk (1 thread, N connections, a warm-up then a fixed duration) against
-   uvicorn servers started one at a time (1 worker, 127.0.0.1, a free port) for three apps:
-   ``bare`` (no telemetry), ``stock`` (the bare app under the stock FastAPIInstrumentor, SDK defaults) and
-   ``full`` (this project's ``create_app()``), each on ``GET /health`` and a cache-hit ``POST .../process``.
+   uvicorn servers started one at a time (1 worker, 127.0.0.1, a free port) for these apps by default:
+   ``bare`` (no telemetry), ``full-notel`` (this project's app with its telemetry off), ``stock`` (the bare
+   app under the stock FastAPIInstrumentor, SDK defaults) and ``full`` (this project's ``create_app()`` with
+   the production sampler README.md recommends), each on ``GET /health`` and a cache-hit ``POST .../process``.
    Traces and metrics are exported over OTLP/HTTP to a local sink in this process that answers 200, so
-   export costs are real and nothing is lost; the sink counts the spans it receives.
-2. A table of req/s and p99 with the ratios to bare (and full/stock).
+   export costs are real and nothing is lost; the sink counts the spans it receives. The server's CPU time
+   per request is read from /proc around each measured run.
+2. A table of req/s, p99 and CPU per request with the ratios to bare (and full/stock, full/full-notel);
+   with ``--profile DIR``, the heaviest frames of each server in µs per request (py-spy).
 3. The p50/p99 of each runbook endpoint in-process, with the snapshot history filled to 7 days.
 
 See bench/README.md for how to read the figures. Progress goes to stderr, tables to stdout.
@@ -48,12 +52,27 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-APPS: tuple[tuple[str, str], ...] = (
-    ("bare", "bench.app_bare:app"),
-    ("bare-sync", "bench.app_bare_sync:app"),
-    ("stock", "bench.app_stock:app"),
-    ("full", "bench.app_full:app"),
-)
+# The sampler README.md recommends for production; the "full" app runs with it.
+PRODUCTION_SAMPLER = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
+
+
+@dataclasses.dataclass(frozen=True)
+class AppSpec:
+    name: str
+    target: str
+    env: dict[str, str]  # on top of clean_env()
+    traced: bool  # has a TracerProvider whose sampler the environment chooses
+
+
+APPS: dict[str, AppSpec] = {spec.name: spec for spec in (
+    AppSpec("bare", "bench.app_bare:app", {}, False),
+    AppSpec("bare-sync", "bench.app_bare_sync:app", {}, False),
+    AppSpec("full-notel", "bench.app_full_notel:app", {}, False),
+    AppSpec("stock", "bench.app_stock:app", {}, True),
+    AppSpec("full", "bench.app_full:app", PRODUCTION_SAMPLER, True),
+    AppSpec("full-on", "bench.app_full:app", {}, True),  # full with the SDK's default sampler
+)}
+DEFAULT_APPS = ("bare", "full-notel", "stock", "full")
 HEALTH = "/health"
 PROCESS = "/v1/text_processing/process"
 TEXT = ("The new release is fast and reliable, and the team loved the improved dashboard. "
@@ -172,6 +191,33 @@ def clean_env() -> dict[str, str]:
     return env
 
 
+def sampler_of(spec: AppSpec) -> str:
+    """The sampler the app's TracerProvider gets from its environment, as the SDK itself resolves it."""
+    if not spec.traced:
+        return "none (no tracing)"
+    from opentelemetry.sdk.trace import TracerProvider
+
+    saved = dict(os.environ)
+    try:
+        os.environ.clear()
+        os.environ.update(clean_env())
+        os.environ.update(spec.env)
+        description: str = TracerProvider().sampler.get_description()
+        return description
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux /proc), None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -191,7 +237,7 @@ def http(method: str, url: str, body: dict[str, Any] | None = None, timeout: flo
 
 
 @contextmanager
-def uvicorn_server(name: str, target: str, env: dict[str, str], workdir: Path) -> Iterator[tuple[int, Path]]:
+def uvicorn_server(name: str, target: str, env: dict[str, str], workdir: Path) -> Iterator[tuple[int, int, Path]]:
     """One uvicorn worker serving ``target``; ready within READY_TIMEOUT_S or an error; always stopped."""
     port = free_port()
     output = workdir / f"{name}.log"
@@ -217,7 +263,7 @@ def uvicorn_server(name: str, target: str, env: dict[str, str], workdir: Path) -
                                  f"{output.read_text(errors='replace')[-3000:]}")
             time.sleep(0.1)
         log(f"{name}: ready")
-        yield port, output
+        yield port, proc.pid, output
         if proc.poll() is not None:
             raise BenchError(f"{name}: server died during the run (exit {proc.returncode}):\n"
                              f"{output.read_text(errors='replace')[-3000:]}")
@@ -292,14 +338,15 @@ def write_lua(path: Path) -> Path:
 
 # -- part 1: throughput ------------------------------------------------------------------------------------------
 
-def bench_app(name: str, target: str, args: argparse.Namespace, wrk: str, sink: Sink, workdir: Path,
+def bench_app(spec: AppSpec, args: argparse.Namespace, wrk: str, sink: Sink, workdir: Path,
               lua: Path, problems: list[str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    name = spec.name
     env = clean_env()
-    env.update({"OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_SERVICE_NAME": f"bench-{name}"})
+    env.update({"OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_SERVICE_NAME": f"bench-{name}", **spec.env})
     before = sink.counts()
     served = 0
     rows: list[dict[str, Any]] = []
-    with uvicorn_server(name, target, env, workdir) as (port, output):
+    with uvicorn_server(name, spec.target, env, workdir) as (port, pid, output):
         base = f"http://127.0.0.1:{port}"
         first = http("POST", base + PROCESS, PROCESS_BODY)
         second = http("POST", base + PROCESS, PROCESS_BODY)
@@ -311,21 +358,146 @@ def bench_app(name: str, target: str, args: argparse.Namespace, wrk: str, sink: 
             log(f"{what}: warm-up {args.warmup}s")
             warm = run_wrk(wrk, base + path, args.warmup, args.connections, script, what + " warm-up")
             log(f"{what}: measuring {args.duration}s, {args.connections} connections")
-            result = run_wrk(wrk, base + path, args.duration, args.connections, script, what)
+            with profiled(args.profile, pid, f"{name}-{_slug(endpoint)}", args.duration) as profile:
+                cpu_before = cpu_seconds(pid)
+                result = run_wrk(wrk, base + path, args.duration, args.connections, script, what)
+                cpu_after = cpu_seconds(pid)
             served += warm["requests"] + result["requests"]
-            log(f"{what}: {result['requests_per_s']:.0f} req/s, p99 {result['latency_ms']['p99']:.2f} ms")
-            rows.append({"app": name, "endpoint": endpoint, **result})
+            cpu_us = (None if cpu_before is None or cpu_after is None or not result["requests"]
+                      else (cpu_after - cpu_before) / result["requests"] * 1e6)
+            log(f"{what}: {result['requests_per_s']:.0f} req/s, p99 {result['latency_ms']['p99']:.2f} ms"
+                + (f", {cpu_us:.0f} µs CPU per request" if cpu_us is not None else ""))
+            rows.append({"app": name, "endpoint": endpoint, **result, "server_cpu_us_per_request": cpu_us,
+                         **({"profile": profile} if profile else {})})
     text = output.read_text(errors="replace").strip()
     if text:
         problems.append(f"{name}: server output (expected none at log level WARNING):\n{text[-3000:]}")
     after = sink.counts()
-    delta = {k: after[k] - before[k] for k in after}
+    delta: dict[str, Any] = {k: after[k] - before[k] for k in after}
     delta["requests_served"] = served
     delta["spans_per_request"] = delta["spans"] / served if served else 0.0
     if delta["unknown_posts"] or delta["undecodable"]:
         problems.append(f"{name}: the sink got {delta['unknown_posts']} posts to unknown paths and "
                         f"{delta['undecodable']} undecodable bodies")
     return rows, delta
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+# -- optional: where the time goes (py-spy) ----------------------------------------------------------------------
+
+def _py_spy() -> str | None:
+    local = Path(sys.executable).with_name("py-spy")
+    return str(local) if local.exists() else shutil.which("py-spy")
+
+
+@contextmanager
+def profiled(directory: Path | None, pid: int, label: str, duration_s: int) -> Iterator[dict[str, Any]]:
+    """py-spy sampling the server for the measured run: collapsed stacks in DIRECTORY/LABEL.txt.
+
+    Sampling costs the server CPU: the req/s of a profiled run are not figures to quote.
+    """
+    found: dict[str, Any] = {}
+    spy = _py_spy() if directory is not None else None
+    if directory is None or spy is None:
+        if directory is not None:
+            log("--profile: py-spy not found (pip install py-spy into the venv); not profiling")
+        yield found
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    out = directory / f"{label}.txt"
+    proc = subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(duration_s), "--rate", "250",
+                             "--format", "raw", "--nonblocking", "--full-filenames", "--output", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        yield found
+    finally:
+        try:
+            _, err = proc.communicate(timeout=duration_s + 30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+        if out.exists():
+            found.update({"file": str(out), "summary": summarize_profile(out)})
+        else:
+            log(f"--profile: py-spy wrote nothing for {label}: {err.decode(errors='replace')[-500:]}")
+
+
+_TELEMETRY = ("/opentelemetry/", f"{REPO}/instrumentation/")
+_SERVING = ("/starlette/", "/fastapi/", "/uvicorn/", "/httptools/", "/pydantic/", f"{REPO}/app/", f"{REPO}/bench/")
+
+
+def _short(frame: str) -> str:
+    """``f (/…/site-packages/opentelemetry/sdk/x.py:12)`` -> ``f (opentelemetry/sdk/x.py)``."""
+    frame = re.sub(r":\d+\)$", ")", frame)
+    return re.sub(r"\((?:.*/site-packages/|" + re.escape(str(REPO)) + "/)", "(", frame)
+
+
+def summarize_profile(path: Path, limit: int = 12) -> dict[str, Any]:
+    """Shares of the server's samples: telemetry on the request path, background threads, the rest.
+
+    A request-path sample is telemetry when, walking up from the leaf frame, a telemetry frame
+    (opentelemetry, instrumentation) comes before any frame of the serving stack (starlette, fastapi,
+    uvicorn, app). Telemetry is then attributed to its entry point: the outermost frame of that run of
+    telemetry frames (``Histogram.record`` called by the cache, ``LeanHTTPMiddleware._finish``, ...).
+    Background samples (span export, metric export, history) are attributed to their thread's entry point.
+    """
+    total = 0
+    shares = {"telemetry on the request path": 0, "background threads (export, history)": 0, "the rest": 0}
+    entries: dict[str, int] = {}
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit() or not stack:
+            continue
+        n = int(count)
+        total += n
+        frames = stack.split(";")
+        if any("/threading.py:" in f for f in frames[:4]):  # a thread of its own, not the event loop
+            shares["background threads (export, history)"] += n
+            worker = next((f for f in frames if any(t in f for t in _TELEMETRY)), frames[min(3, len(frames) - 1)])
+            entries[f"[thread] {_short(worker)}"] = entries.get(f"[thread] {_short(worker)}", 0) + n
+            continue
+        entry = None
+        for i in range(len(frames) - 1, -1, -1):
+            if any(t in frames[i] for t in _TELEMETRY):
+                while i > 0 and any(t in frames[i - 1] for t in _TELEMETRY):
+                    i -= 1
+                # A middleware's __call__ wraps the whole request: name the telemetry step inside it.
+                while (i + 1 < len(frames) and frames[i].split(" (")[0].endswith(".__call__")
+                       and any(t in frames[i + 1] for t in _TELEMETRY)):
+                    i += 1
+                entry = frames[i]
+                break
+            if any(t in frames[i] for t in _SERVING):
+                break
+        if entry is None:
+            shares["the rest"] += n
+        else:
+            shares["telemetry on the request path"] += n
+            entries[_short(entry)] = entries.get(_short(entry), 0) + n
+    if not total:
+        return {}
+    return {"samples": total, "shares": {k: v / total for k, v in shares.items()},
+            "entry_points": [(k, v / total) for k, v in sorted(entries.items(), key=lambda kv: -kv[1])[:limit]]}
+
+
+def print_profiles(rows: list[dict[str, Any]]) -> None:
+    print("\nWhere the time goes (py-spy, the measured run of the last round; µs per request = share of the "
+          "server's samples * its CPU µs per request):")
+    for row in rows:
+        last = row.get("per_round", [row])[-1]
+        profile, cpu = last.get("profile"), last.get("server_cpu_us_per_request")
+        if not profile or not profile.get("summary") or not cpu:
+            continue
+        summary = profile["summary"]
+        print(f"\n{row['app']} {row['endpoint']}: {cpu:.0f} µs CPU per request ({summary['samples']} samples, "
+              f"{profile['file']})")
+        for what, share in summary["shares"].items():
+            print(f"  {share * cpu:7.1f} µs  {what}")
+        for entry, share in summary["entry_points"]:
+            print(f"  {share * cpu:7.1f} µs    {entry}")
 
 
 def combine_rounds(rounds: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -338,6 +510,8 @@ def combine_rounds(rounds: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
             "requests_per_s": statistics.median(r["requests_per_s"] for r in same),
             "latency_ms": {"p99": statistics.median(r["latency_ms"]["p99"] for r in same),
                            "p50": statistics.median(r["latency_ms"]["p50"] for r in same)},
+            "server_cpu_us_per_request": (statistics.median(cpu) if (cpu := [
+                r["server_cpu_us_per_request"] for r in same if r["server_cpu_us_per_request"] is not None]) else None),
             "per_round": same,
         })
     return combined
@@ -359,8 +533,9 @@ def add_ratios(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         row["throughput_ratio_to_bare"] = ratio(row, "bare", rps)
         row["p99_ratio_to_bare"] = ratio(row, "bare", p99)
-        full = row["app"] == "full"
+        full = row["app"] in ("full", "full-on")
         row["throughput_ratio_to_stock"] = ratio(row, "stock", rps) if full else None
+        row["throughput_ratio_to_full_notel"] = ratio(row, "full-notel", rps) if full else None
         row["throughput_ratio_to_bare_sync"] = ratio(row, "bare-sync", rps) if full else None
 
 
@@ -368,22 +543,28 @@ def _f(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def print_throughput(rows: list[dict[str, Any]], exports: dict[str, dict[str, Any]], args: argparse.Namespace,
-                     load: tuple[float, float]) -> None:
+def print_throughput(rows: list[dict[str, Any]], exports: dict[str, dict[str, Any]], samplers: dict[str, str],
+                     args: argparse.Namespace, load: tuple[float, float]) -> None:
     rounds = f", median of {args.rounds} interleaved rounds" if args.rounds > 1 else ""
     print(f"\nThroughput and p99: wrk -t1 -c{args.connections} -d{args.duration}s after {args.warmup}s warm-up"
           f"{rounds}; uvicorn 1 worker; {os.cpu_count()} CPUs; load average {load[0]:.2f} before, {load[1]:.2f} after")
-    header = (f"{'app':<9} {'endpoint':<19} {'req/s':>7} {'p99 ms':>8} {'thr/bare':>9} {'p99/bare':>9} "
-              f"{'thr/stock':>10} {'thr/bare-sync':>14}")
+    if args.profile:
+        print("Profiled with py-spy (--profile): sampling slows the servers, these req/s are not figures to quote.")
+    header = (f"{'app':<10} {'endpoint':<19} {'req/s':>7} {'p99 ms':>8} {'cpu µs/req':>10} {'thr/bare':>9} "
+              f"{'p99/bare':>9} {'thr/stock':>10} {'thr/notel':>10}")
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r['app']:<9} {r['endpoint']:<19} {r['requests_per_s']:>7.0f} {r['latency_ms']['p99']:>8.2f} "
-              f"{_f(r['throughput_ratio_to_bare']):>9} {_f(r['p99_ratio_to_bare']):>9} "
-              f"{_f(r['throughput_ratio_to_stock']):>10} {_f(r['throughput_ratio_to_bare_sync']):>14}")
+        print(f"{r['app']:<10} {r['endpoint']:<19} {r['requests_per_s']:>7.0f} {r['latency_ms']['p99']:>8.2f} "
+              f"{_f(r['server_cpu_us_per_request'], 0):>10} {_f(r['throughput_ratio_to_bare']):>9} "
+              f"{_f(r['p99_ratio_to_bare']):>9} {_f(r['throughput_ratio_to_stock']):>10} "
+              f"{_f(r['throughput_ratio_to_full_notel']):>10}")
+    print("\nSamplers (as the SDK resolves each app's environment):")
+    for name, sampler in samplers.items():
+        print(f"  {name:<10} {sampler}")
     print("\nExported to the sink (whole server lifetime, both endpoints):")
     for name, d in exports.items():
-        print(f"  {name:<9} {d['spans']:>8} spans for {d['requests_served']:>7} requests "
+        print(f"  {name:<10} {d['spans']:>8} spans for {d['requests_served']:>7} requests "
               f"= {d['spans_per_request']:.2f} spans/request; {d['trace_posts']} trace posts, "
               f"{d['metric_posts']} metric posts, {d['bytes'] / 1e6:.1f} MB")
 
@@ -542,6 +723,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a short run: a smoke test, not figures to quote")
     parser.add_argument("--skip-runbook", action="store_true", help="only the wrk part")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write every figure as JSON to PATH")
+    parser.add_argument("--apps", default=",".join(DEFAULT_APPS),
+                        help=f"comma-separated, in run order, from {', '.join(APPS)} "
+                             f"(default {','.join(DEFAULT_APPS)})")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="sample each server with py-spy during its measured runs; collapsed stacks in DIR and "
+                             "the heaviest frames in µs per request (slows the servers: not for figures)")
     args = parser.parse_args(argv)
     defaults: dict[str, Callable[[], int]] = {
         "duration": lambda: 3 if args.quick else 10,
@@ -551,6 +738,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for name, default in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, default())
+    args.apps = [a.strip() for a in args.apps.split(",") if a.strip()]
+    unknown = [a for a in args.apps if a not in APPS]
+    if unknown or not args.apps:
+        parser.error(f"--apps: unknown {', '.join(unknown) or '(none given)'}; known: {', '.join(APPS)}")
     if args.duration < 1 or args.warmup < 1 or args.connections < 1 or args.runbook_calls < 1 or args.rounds < 1:
         parser.error("--duration, --warmup, --connections, --rounds and --runbook-calls must be at least 1")
     return args
@@ -582,8 +773,8 @@ def main(argv: list[str] | None = None) -> int:
                 if args.rounds > 1:
                     log(f"round {round_no} of {args.rounds}")
                 this_round: list[dict[str, Any]] = []
-                for name, target in APPS:
-                    app_rows, export = bench_app(name, target, args, wrk, sink, workdir, lua, problems)
+                for name in args.apps:
+                    app_rows, export = bench_app(APPS[name], args, wrk, sink, workdir, lua, problems)
                     this_round += app_rows
                     total = exports.setdefault(name, dict.fromkeys(export, 0))
                     for key, value in export.items():
@@ -594,11 +785,15 @@ def main(argv: list[str] | None = None) -> int:
                 export["spans_per_request"] = export["spans"] / served if served else 0.0
             rows = combine_rounds(rounds)
             add_ratios(rows)
+            samplers = {name: sampler_of(APPS[name]) for name in args.apps}
             results["throughput"] = rows
             results["exports"] = exports
+            results["samplers"] = samplers
             load = (load_before, os.getloadavg()[0])
             results["meta"]["load_average_1m"] = {"before": load[0], "after": load[1]}
-            print_throughput(rows, exports, args, load)
+            print_throughput(rows, exports, samplers, args, load)
+            if args.profile:
+                print_profiles(rows)
             if load[0] > 0.5 or load[1] > (os.cpu_count() or 1) + 0.5:
                 log(f"note: the machine was busy (load average {load[0]:.2f} before, {load[1]:.2f} after): "
                     "figures are noisy, prefer --rounds 3 on a quiet machine")

@@ -1,27 +1,58 @@
-"""Automatic instrumentation (FastAPI, Redis, HTTPX) bound to explicit providers, per app and client.
+"""Automatic instrumentation (HTTP server, Redis, HTTPX) bound to explicit providers, per app and client.
 
 Per-app and per-client instrumentation keeps no global state, so several apps (tests, workers) each
 report to their own providers.
+
+The HTTP server side has three modes (``HTTP_INSTRUMENTATION``):
+
+- ``lean`` (default): ``instrumentation.asgi.LeanHTTPMiddleware``, one server span and one duration
+  record per request, what DESIGN.md's telemetry budget allows;
+- ``stock``: the contrib ``FastAPIInstrumentor`` (per-message spans excluded), for whoever needs
+  something only it does (custom request/response header capture, server request hooks);
+- ``off``: no HTTP server spans or metrics (a proxy or mesh measures HTTP); Redis, HTTPX, GenAI and
+  the project's instruments still report.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from fastapi import FastAPI
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.instrumentation.redis import RedisInstrumentor
+from starlette.types import ASGIApp
 
 from instrumentation._semconv import ensure_stable_semconv
+from instrumentation.asgi import LeanHTTPMiddleware
 from instrumentation.providers import Telemetry
 
 ensure_stable_semconv()
 
+HttpMode = Literal["lean", "stock", "off"]
 
-def instrument_fastapi(app: FastAPI, telemetry: Telemetry) -> None:
+
+def instrument_fastapi(app: FastAPI, telemetry: Telemetry, mode: HttpMode = "lean") -> None:
+    if mode == "off":
+        return
+    if mode == "stock":
+        _instrument_stock(app, telemetry)
+        return
+    build_stack = app.build_middleware_stack
+
+    def build_instrumented_stack() -> ASGIApp:
+        # Outermost, outside ServerErrorMiddleware: the 500 it answers for an unhandled exception is
+        # measured, and its log line is written inside the span (with the trace id).
+        return LeanHTTPMiddleware(build_stack(), telemetry.tracer_provider, telemetry.meter_provider)
+
+    setattr(app, "build_middleware_stack", build_instrumented_stack)  # noqa: B010 (a method, replaced)
+    app.middleware_stack = None  # built on the first request, with ours around it
+
+
+def _instrument_stock(app: FastAPI, telemetry: Telemetry) -> None:
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
     FastAPIInstrumentor.instrument_app(
         app,
         tracer_provider=telemetry.tracer_provider,

@@ -7,8 +7,8 @@ the config-load KPI is < 100 ms.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Final
+from collections.abc import Callable, Iterable, Mapping
+from typing import Final, Literal
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
@@ -28,6 +28,16 @@ CONFIG_LOAD: Final = "app.config.load.duration"
 ALERTS_FIRED: Final = "app.alerts.fired"
 PROCESS_MEMORY: Final = "process.memory.usage"
 MEMORY_LIMIT: Final = "app.memory.limit"
+
+# How the gauges of several instances (workers, replicas) combine into the service's value at one
+# instant: bytes and entries add up; a breaker is as open as its most open copy; the memory limit is
+# the one the workers of a host share (MEMORY_LIMIT_MB or the cgroup's), so the largest reported.
+# Counters, up-down counters and histograms always add up: the sum of cumulatives is the cumulative
+# of the sum. A gauge missing here adds up.
+GAUGE_MERGE: Final[Mapping[str, Literal["sum", "max"]]] = {
+    CACHE_MEMORY: "sum", CACHE_ENTRIES: "sum", PROCESS_MEMORY: "sum",
+    BREAKER_STATE: "max", MEMORY_LIMIT: "max",
+}
 
 # Bucket boundaries
 GENAI_DURATION_BUCKETS: Final = (

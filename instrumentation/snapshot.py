@@ -6,6 +6,7 @@ monitoring functions can subtract two snapshots without knowing the SDK's types.
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass, field
 from typing import Literal
@@ -100,3 +101,77 @@ def to_snapshot(data: MetricsData | None, timestamp: float, intern: Interner | N
 def _attrs(attributes: object, share: Interner) -> Attrs:
     items = dict(attributes or {}).items()  # type: ignore[call-overload]
     return share(tuple(sorted((str(k), v) for k, v in items)))  # type: ignore[return-value]
+
+
+# -- a compact, stable wire form (instances of a service share their snapshots through Redis)
+#
+# {"v": 1, "t": timestamp,
+#  "m": [[name, kind, unit, description], ...],   metric table, sorted by name
+#  "a": [[[key, value], ...], ...],                attribute sets, each written once
+#  "b": [[bound, ...], ...],                       histogram bucket bounds, each written once
+#  "s": [[metric, attrs, value], ...],             counters, up-down counters, gauges
+#  "h": [[metric, attrs, bounds, count, sum, [bucket counts]], ...]}
+#
+# Series are sorted so one snapshot always encodes to the same text. Values that are whole numbers
+# are written as integers (a counter is ``12``, not ``12.0``) and read back as floats.
+
+WIRE_VERSION = 1
+
+
+class SnapshotFormatError(ValueError):
+    """The text is not a snapshot of this wire version."""
+
+
+def to_json(snapshot: Snapshot) -> str:
+    names = sorted({n for n, _ in snapshot.values} | {n for n, _ in snapshot.histograms} | set(snapshot.meta))
+    name_index = {n: i for i, n in enumerate(names)}
+    attr_index: dict[Attrs, int] = {}
+    bound_index: dict[tuple[float, ...], int] = {}
+
+    def attrs(a: Attrs) -> int:
+        return attr_index.setdefault(a, len(attr_index))
+
+    def bounds(b: tuple[float, ...]) -> int:
+        return bound_index.setdefault(b, len(bound_index))
+
+    values = [[name_index[n], attrs(a), _compact(v)] for (n, a), v in sorted(snapshot.values.items(), key=_order)]
+    histograms = [[name_index[n], attrs(a), bounds(h.bounds), h.count, _compact(h.sum), list(h.counts)]
+                  for (n, a), h in sorted(snapshot.histograms.items(), key=_order)]
+    meta = [[n, m.kind, m.unit, m.description] if (m := snapshot.meta.get(n)) else [n] for n in names]
+    return json.dumps({
+        "v": WIRE_VERSION, "t": snapshot.timestamp, "m": meta,
+        "a": [[list(kv) for kv in a] for a in attr_index], "b": [list(b) for b in bound_index],
+        "s": values, "h": histograms,
+    }, separators=(",", ":"))
+
+
+def from_json(text: str | bytes, intern: Interner | None = None) -> Snapshot:
+    """The snapshot ``to_json`` wrote; attribute sets and bounds shared through ``intern``."""
+    share = intern or Interner()
+    try:
+        data = json.loads(text)
+        if data.get("v") != WIRE_VERSION:
+            raise SnapshotFormatError(f"wire version {data.get('v')!r}, expected {WIRE_VERSION}")
+        names = [sys.intern(str(row[0])) for row in data["m"]]
+        meta = {names[i]: MetricMeta(row[1], row[2], row[3]) for i, row in enumerate(data["m"]) if len(row) == 4}
+        attr_sets: list[Attrs] = [share(tuple((str(k), v) for k, v in a)) for a in data["a"]]  # type: ignore[misc]
+        bound_sets: list[tuple[float, ...]] = [share(tuple(float(x) for x in b)) for b in data["b"]]  # type: ignore[misc]
+        values = {(names[m], attr_sets[a]): float(v) for m, a, v in data["s"]}
+        histograms = {(names[m], attr_sets[a]): HistogramPoint(int(c), float(s), bound_sets[b],
+                                                               tuple(int(x) for x in counts))
+                      for m, a, b, c, s, counts in data["h"]}
+        return Snapshot(float(data["t"]), values, histograms, meta)
+    except SnapshotFormatError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        raise SnapshotFormatError(f"unreadable snapshot: {exc!r}") from exc
+
+
+def _order(item: tuple[SeriesKey, object]) -> tuple[str, str]:
+    (name, attrs), _ = item
+    return name, repr(attrs)
+
+
+def _compact(value: float) -> float | int:
+    value = float(value)  # the SDK sums integer records as int
+    return int(value) if value.is_integer() and abs(value) < 2**53 else value

@@ -1,4 +1,4 @@
-"""Dependencies as ``Annotated`` aliases: the services of the app, and the API-key guard."""
+"""Dependencies as ``Annotated`` aliases: the services of the app, and the API-key guards."""
 
 from __future__ import annotations
 
@@ -25,22 +25,38 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 HoursQuery = Annotated[float, Query(gt=0, le=24 * 90, description="Window length in hours.")]
 
 
+_HINT = "send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
+
+
+def _check_key(keys: frozenset[str], offered: str | None, what: str) -> None:
+    if not keys:
+        return  # no key configured: open, the development default
+    if not offered:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, f"API key required for {what}: {_HINT}",
+                            headers={"WWW-Authenticate": "Bearer"})
+    if not any(hmac.compare_digest(offered.encode(), key.encode()) for key in keys):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, f"API key not valid for {what}",
+                            headers={"WWW-Authenticate": "Bearer"})
+
+
 async def require_api_key(
     services: ServicesDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header: Annotated[str | None, Depends(_header)],
 ) -> None:
-    keys = services.settings.valid_api_keys
-    if not keys:
-        return  # no key configured: open, the development default
-    offered = header or (bearer.credentials if bearer else None)
-    if not offered:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
-                            "API key required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
-                            headers={"WWW-Authenticate": "Bearer"})
-    if not any(hmac.compare_digest(offered.encode(), key.encode()) for key in keys):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "API key not valid",
-                            headers={"WWW-Authenticate": "Bearer"})
+    """/v1: API_KEY or one of ADDITIONAL_API_KEYS, when any is configured."""
+    _check_key(services.settings.valid_api_keys, header or (bearer.credentials if bearer else None), "/v1")
+
+
+async def require_operator_key(
+    services: ServicesDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    header: Annotated[str | None, Depends(_header)],
+) -> None:
+    """/internal/*: any /v1 key or INTERNAL_API_KEY, when any is configured."""
+    _check_key(services.settings.operator_api_keys, header or (bearer.credentials if bearer else None),
+               "/internal")
 
 
 ApiKeyDep = Depends(require_api_key)
+OperatorKeyDep = Depends(require_operator_key)
