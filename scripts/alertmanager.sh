@@ -14,6 +14,8 @@
 #   SERVICE_ALERT_WEBHOOK [http://127.0.0.1:8000/internal/monitoring/alerts/webhook]  where alerts go
 #   START_TIMEOUT [30] seconds
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib/proc.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/proc.sh"
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 run_dir=${RUN_DIR:-/tmp/llm-obs-run}/alertmanager
@@ -25,22 +27,14 @@ webhook=${SERVICE_ALERT_WEBHOOK:-http://127.0.0.1:8000/internal/monitoring/alert
 ready_url=http://127.0.0.1:$port/-/ready
 
 # Debian names the binary prometheus-alertmanager; upstream tarballs name it alertmanager.
-binary() { command -v prometheus-alertmanager || command -v alertmanager; }
+binary() { proc_which prometheus-alertmanager alertmanager; }
 
 # True if the pidfile names a live Alertmanager (not some process that reused the pid).
-running() {
-  [[ -f $pidfile ]] || return 1
-  local pid exe
-  pid=$(<"$pidfile")
-  exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
-  [[ ${exe##*/} == prometheus-alertmanager || ${exe##*/} == alertmanager ]]
-}
+running() { proc_is "$pidfile" prometheus-alertmanager alertmanager; }
 
 ensure_installed() {
   if ! binary >/dev/null || ! command -v amtool >/dev/null; then
-    echo "alertmanager: installing the Debian package prometheus-alertmanager" >&2
-    apt-get install -y prometheus-alertmanager >&2 ||
-      { apt-get update >&2 && apt-get install -y prometheus-alertmanager >&2; }
+    proc_apt_install alertmanager prometheus-alertmanager
   fi
 }
 
@@ -52,6 +46,7 @@ render_config() {
   escaped=${escaped//|/\\|}
   # Comment lines keep the placeholder (they document it); the check below ignores them too.
   sed -e "/^[[:space:]]*#/!s|\${SERVICE_ALERT_WEBHOOK}|$escaped|g" "$src" >"$config"
+  # shellcheck disable=SC2016 # a literal "${": what an unexpanded placeholder starts with
   if grep -v '^[[:space:]]*#' "$config" | grep -q '\${'; then
     echo "alertmanager: unexpanded \${...} left in $config" >&2
     return 1
@@ -61,71 +56,29 @@ render_config() {
 }
 
 start() {
-  if running; then
-    echo "alertmanager: already running (pid $(<"$pidfile")), log: $logfile"
-    return 0
-  fi
+  if proc_if_running alertmanager "$pidfile" running ", log: $logfile"; then return 0; fi
   ensure_installed
   mkdir -p "$run_dir/data"
   render_config
 
   # --cluster.listen-address= (empty) disables HA clustering: one instance, no gossip port.
-  setsid "$(binary)" \
+  proc_launch "$pidfile" "$logfile" "$(binary)" \
     --config.file="$config" \
     --storage.path="$run_dir/data" \
     --web.listen-address="127.0.0.1:$port" \
     --web.external-url="http://127.0.0.1:$port/" \
-    --cluster.listen-address= \
-    >"$logfile" 2>&1 </dev/null &
-  echo $! >"$pidfile"
+    --cluster.listen-address=
 
-  local deadline=$((SECONDS + ${START_TIMEOUT:-30}))
-  until curl -fsS -o /dev/null "$ready_url" 2>/dev/null; do
-    if ! running || ((SECONDS >= deadline)); then
-      echo "alertmanager: not ready at $ready_url; last log lines ($logfile):" >&2
-      tail -n 20 "$logfile" >&2
-      stop >/dev/null
-      return 1
-    fi
-    sleep 0.2
-  done
+  proc_await "alertmanager: not ready at $ready_url" "$logfile" running stop \
+    "${START_TIMEOUT:-30}" proc_http_ok "$ready_url"
   echo "alertmanager: ready (pid $(<"$pidfile")) at http://127.0.0.1:$port/, alerts go to $webhook"
   echo "alertmanager: log $logfile, config $config"
 }
 
-stop() {
-  if running; then
-    local pid
-    pid=$(<"$pidfile")
-    kill -TERM "$pid"
-    # Alertmanager snapshots silences and the notification log on SIGTERM; bounded wait, then force.
-    for _ in $(seq 50); do
-      running || break
-      sleep 0.2
-    done
-    if running; then kill -KILL "$pid"; fi
-    echo "alertmanager: stopped (pid $pid)"
-  else
-    echo "alertmanager: not running"
-  fi
-  rm -f "$pidfile"
-}
+# Alertmanager snapshots silences and the notification log on SIGTERM; proc_stop waits a bounded
+# time, then forces.
+stop() { proc_stop alertmanager "$pidfile" running; }
 
-status() {
-  if running; then
-    local ready="not ready"
-    curl -fsS -o /dev/null "$ready_url" 2>/dev/null && ready=ready
-    echo "alertmanager: running (pid $(<"$pidfile")), $ready at $ready_url, log: $logfile"
-  else
-    echo "alertmanager: not running"
-    return 3 # LSB: program is not running
-  fi
-}
+status() { proc_status alertmanager "$pidfile" running "$logfile" "$ready_url" "$ready_url" ready "not ready"; }
 
-case ${1:-} in
-  start | stop | status) "$1" ;;
-  *)
-    echo "usage: $0 start|stop|status" >&2
-    exit 2
-    ;;
-esac
+proc_main "$@"

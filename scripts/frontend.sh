@@ -12,6 +12,8 @@
 #   RUN_DIR [/tmp/llm-obs-run]                       pid and log go to $RUN_DIR/frontend/
 #   FRONTEND_VENV [frontend/.venv] PYTHON [python3] START_TIMEOUT [60] seconds
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib/proc.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/proc.sh"
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 run_dir=${RUN_DIR:-/tmp/llm-obs-run}/frontend
@@ -24,12 +26,7 @@ requirements=$repo_root/frontend/requirements.txt
 url=http://127.0.0.1:$port/
 
 # True if the pidfile names a live Streamlit (not some process that reused the pid).
-running() {
-  [[ -f $pidfile ]] || return 1
-  local pid
-  pid=$(<"$pidfile")
-  [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q 'streamlit run'
-}
+running() { proc_cmdline_has "$pidfile" 'streamlit run'; }
 
 # The venv, (re)installed when missing or when requirements.txt changed (its hash is the stamp).
 # Locked: two test sessions starting at once must not install into the same venv.
@@ -47,76 +44,35 @@ ensure_venv() {
   echo "$want" >"$stamp"
 }
 
+# Ready when the page and Streamlit's health endpoint both answer.
+answers() { running && proc_http_ok "$url" && proc_http_ok "${url}_stcore/health"; }
+
 start() {
-  if running; then
-    echo "frontend: already running (pid $(<"$pidfile")) at $url, log: $logfile"
-    return 0
-  fi
-  if curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null; then
+  if proc_if_running frontend "$pidfile" running " at $url, log: $logfile"; then return 0; fi
+  if proc_http_ok "$url" 2; then
     echo "frontend: something else already answers at $url (port $port in use)" >&2
     return 1
   fi
   ensure_venv
   mkdir -p "$run_dir"
-  # setsid: detach from the caller's process group, so only `stop` ends it. cwd frontend/: the app
-  # imports its package (llm_frontend) from there.
+  # cwd frontend/: the app imports its package (llm_frontend) from there.
   (
     cd "$repo_root/frontend"
-    STREAMLIT_BROWSER_GATHER_USAGE_STATS=false setsid "$venv/bin/streamlit" run app.py \
+    STREAMLIT_BROWSER_GATHER_USAGE_STATS=false proc_launch "$pidfile" "$logfile" "$venv/bin/streamlit" run app.py \
       --server.port "$port" --server.address "$host" --server.headless true \
       --browser.gatherUsageStats false --server.fileWatcherType none --server.runOnSave false \
-      --client.toolbarMode viewer \
-      >"$logfile" 2>&1 </dev/null &
-    echo $! >"$pidfile"
+      --client.toolbarMode viewer
   )
 
-  # Bounded wait for the page; give up early if the process died (port in use, import error).
-  local deadline=$((SECONDS + ${START_TIMEOUT:-60}))
-  until running && curl -fsS -o /dev/null "$url" 2>/dev/null && curl -fsS -o /dev/null "${url}_stcore/health" 2>/dev/null; do
-    if ! running || ((SECONDS >= deadline)); then
-      echo "frontend: did not answer at $url; last log lines ($logfile):" >&2
-      tail -n 20 "$logfile" >&2
-      stop >/dev/null
-      return 1
-    fi
-    sleep 0.2
-  done
+  # Bounded wait for the page; gives up early if the process died (port in use, import error).
+  proc_await "frontend: did not answer at $url" "$logfile" running stop "${START_TIMEOUT:-60}" answers
   echo "frontend: serving (pid $(<"$pidfile")) at $url, backend ${BACKEND_URL:-http://localhost:8000}"
   echo "frontend: log $logfile"
 }
 
-stop() {
-  if running; then
-    local pid
-    pid=$(<"$pidfile")
-    kill -TERM "$pid"
-    for _ in $(seq 50); do
-      running || break
-      sleep 0.1
-    done
-    if running; then kill -KILL "$pid"; fi
-    echo "frontend: stopped (pid $pid)"
-  else
-    echo "frontend: not running"
-  fi
-  rm -f "$pidfile"
-}
+# SIGTERM, a bounded wait of 5 s (50 x 0.1 s), then SIGKILL.
+stop() { proc_stop frontend "$pidfile" running 0.1; }
 
-status() {
-  if running; then
-    local health="not answering"
-    curl -fsS -o /dev/null "${url}_stcore/health" 2>/dev/null && health=healthy
-    echo "frontend: running (pid $(<"$pidfile")), $health at $url, log: $logfile"
-  else
-    echo "frontend: not running"
-    return 3 # LSB: program is not running
-  fi
-}
+status() { proc_status frontend "$pidfile" running "$logfile" "$url" "${url}_stcore/health" healthy "not answering"; }
 
-case ${1:-} in
-  start | stop | status) "$1" ;;
-  *)
-    echo "usage: $0 start|stop|status" >&2
-    exit 2
-    ;;
-esac
+proc_main "$@"

@@ -10,6 +10,8 @@
 #   PROM_EXPORTER_PORT [8889] OTELCOL_METRICS_PORT [8888] ALERTMANAGER_PORT [9093]  (targets)
 #   START_TIMEOUT [30] seconds
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib/proc.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/proc.sh"
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 run_dir=${RUN_DIR:-/tmp/llm-obs-run}/prometheus
@@ -19,17 +21,11 @@ config=$run_dir/prometheus.yml
 port=${PROMETHEUS_PORT:-9090}
 ready_url=http://127.0.0.1:$port/-/ready
 
-running() {
-  [[ -f $pidfile ]] || return 1
-  local pid
-  pid=$(<"$pidfile")
-  [[ $(ps -p "$pid" -o comm= 2>/dev/null) == prometheus ]]
-}
+running() { proc_is "$pidfile" prometheus; }
 
 ensure_installed() {
   if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
-    echo "prometheus: installing the Debian package" >&2
-    apt-get install -y prometheus >&2 || { apt-get update >&2 && apt-get install -y prometheus >&2; }
+    proc_apt_install prometheus prometheus
   fi
 }
 
@@ -48,73 +44,30 @@ render_config() {
 }
 
 start() {
-  if running; then
-    echo "prometheus: already running (pid $(<"$pidfile")), log: $logfile"
-    return 0
-  fi
+  if proc_if_running prometheus "$pidfile" running ", log: $logfile"; then return 0; fi
   ensure_installed
   mkdir -p "$run_dir/data"
   render_config
 
   # exemplar-storage: keep the trace ids the Collector exposes in OpenMetrics (off by default in
   # Debian's 2.42). web.enable-lifecycle: allow POST /-/reload after rules are regenerated.
-  setsid prometheus \
+  proc_launch "$pidfile" "$logfile" prometheus \
     --config.file="$config" \
     --storage.tsdb.path="$run_dir/data" \
     --storage.tsdb.retention.time="${PROMETHEUS_RETENTION:-2d}" \
     --web.listen-address="127.0.0.1:$port" \
     --web.enable-lifecycle \
-    --enable-feature=exemplar-storage \
-    >"$logfile" 2>&1 </dev/null &
-  echo $! >"$pidfile"
+    --enable-feature=exemplar-storage
 
-  local deadline=$((SECONDS + ${START_TIMEOUT:-30}))
-  until curl -fsS -o /dev/null "$ready_url" 2>/dev/null; do
-    if ! running || ((SECONDS >= deadline)); then
-      echo "prometheus: not ready at $ready_url; last log lines ($logfile):" >&2
-      tail -n 20 "$logfile" >&2
-      stop >/dev/null
-      return 1
-    fi
-    sleep 0.2
-  done
+  proc_await "prometheus: not ready at $ready_url" "$logfile" running stop \
+    "${START_TIMEOUT:-30}" proc_http_ok "$ready_url"
   echo "prometheus: ready (pid $(<"$pidfile")) at http://127.0.0.1:$port/"
   echo "prometheus: log $logfile, config $config"
 }
 
-stop() {
-  if running; then
-    local pid
-    pid=$(<"$pidfile")
-    kill -TERM "$pid"
-    # Prometheus flushes its head block on SIGTERM; bounded wait, then force.
-    for _ in $(seq 50); do
-      running || break
-      sleep 0.2
-    done
-    if running; then kill -KILL "$pid"; fi
-    echo "prometheus: stopped (pid $pid)"
-  else
-    echo "prometheus: not running"
-  fi
-  rm -f "$pidfile"
-}
+# Prometheus flushes its head block on SIGTERM; proc_stop waits a bounded time, then forces.
+stop() { proc_stop prometheus "$pidfile" running; }
 
-status() {
-  if running; then
-    local ready="not ready"
-    curl -fsS -o /dev/null "$ready_url" 2>/dev/null && ready=ready
-    echo "prometheus: running (pid $(<"$pidfile")), $ready at $ready_url, log: $logfile"
-  else
-    echo "prometheus: not running"
-    return 3 # LSB: program is not running
-  fi
-}
+status() { proc_status prometheus "$pidfile" running "$logfile" "$ready_url" "$ready_url" ready "not ready"; }
 
-case ${1:-} in
-  start | stop | status) "$1" ;;
-  *)
-    echo "usage: $0 start|stop|status" >&2
-    exit 2
-    ;;
-esac
+proc_main "$@"

@@ -13,6 +13,8 @@
 #   RUN_DIR [/tmp/llm-obs-run]   pid, log and persistence file go to $RUN_DIR/pushgateway/
 #   PUSHGATEWAY_PORT [9091]  START_TIMEOUT [30] seconds
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib/proc.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/proc.sh"
 
 run_root=${RUN_DIR:-/tmp/llm-obs-run}
 run_dir=$run_root/pushgateway
@@ -23,51 +25,24 @@ ready_url=http://127.0.0.1:$port/-/ready
 sd_file=$run_root/prometheus/targets/pushgateway.json
 
 # Debian names the binary prometheus-pushgateway; upstream tarballs name it pushgateway.
-binary() { command -v prometheus-pushgateway || command -v pushgateway; }
+binary() { proc_which prometheus-pushgateway pushgateway; }
 
-running() {
-  [[ -f $pidfile ]] || return 1
-  local pid exe
-  pid=$(<"$pidfile")
-  exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
-  [[ ${exe##*/} == prometheus-pushgateway || ${exe##*/} == pushgateway ]]
-}
-
-ensure_installed() {
-  if ! binary >/dev/null; then
-    echo "pushgateway: installing the Debian package prometheus-pushgateway" >&2
-    apt-get install -y prometheus-pushgateway >&2 ||
-      { apt-get update >&2 && apt-get install -y prometheus-pushgateway >&2; }
-  fi
-}
+running() { proc_is "$pidfile" prometheus-pushgateway pushgateway; }
 
 start() {
-  if running; then
-    echo "pushgateway: already running (pid $(<"$pidfile")), log: $logfile"
-    return 0
-  fi
-  ensure_installed
+  if proc_if_running pushgateway "$pidfile" running ", log: $logfile"; then return 0; fi
+  binary >/dev/null || proc_apt_install pushgateway prometheus-pushgateway
   mkdir -p "$run_dir"
 
   # Persistence in the run dir (Debian's default is /var/lib/prometheus): pushed groups survive a
   # restart of the gateway, like in production.
-  setsid "$(binary)" \
+  proc_launch "$pidfile" "$logfile" "$(binary)" \
     --web.listen-address="127.0.0.1:$port" \
     --persistence.file="$run_dir/pushgateway.data" \
-    --persistence.interval=1m \
-    >"$logfile" 2>&1 </dev/null &
-  echo $! >"$pidfile"
+    --persistence.interval=1m
 
-  local deadline=$((SECONDS + ${START_TIMEOUT:-30}))
-  until curl -fsS -o /dev/null "$ready_url" 2>/dev/null; do
-    if ! running || ((SECONDS >= deadline)); then
-      echo "pushgateway: not ready at $ready_url; last log lines ($logfile):" >&2
-      tail -n 20 "$logfile" >&2
-      stop >/dev/null
-      return 1
-    fi
-    sleep 0.2
-  done
+  proc_await "pushgateway: not ready at $ready_url" "$logfile" running stop \
+    "${START_TIMEOUT:-30}" proc_http_ok "$ready_url"
   # Written atomically (rename): Prometheus watches the directory and must never read half a file.
   mkdir -p "${sd_file%/*}"
   printf '[{"targets": ["127.0.0.1:%s"], "labels": {}}]\n' "$port" >"$sd_file.tmp"
@@ -76,40 +51,13 @@ start() {
   echo "pushgateway: log $logfile, Prometheus target file $sd_file"
 }
 
+# The target file goes first, so Prometheus stops scraping. The gateway writes its persistence file
+# on SIGTERM; proc_stop waits a bounded time, then forces.
 stop() {
   rm -f "$sd_file"
-  if running; then
-    local pid
-    pid=$(<"$pidfile")
-    kill -TERM "$pid"
-    # The gateway writes its persistence file on SIGTERM; bounded wait, then force.
-    for _ in $(seq 50); do
-      running || break
-      sleep 0.2
-    done
-    if running; then kill -KILL "$pid"; fi
-    echo "pushgateway: stopped (pid $pid)"
-  else
-    echo "pushgateway: not running"
-  fi
-  rm -f "$pidfile"
+  proc_stop pushgateway "$pidfile" running
 }
 
-status() {
-  if running; then
-    local ready="not ready"
-    curl -fsS -o /dev/null "$ready_url" 2>/dev/null && ready=ready
-    echo "pushgateway: running (pid $(<"$pidfile")), $ready at $ready_url, log: $logfile"
-  else
-    echo "pushgateway: not running"
-    return 3 # LSB: program is not running
-  fi
-}
+status() { proc_status pushgateway "$pidfile" running "$logfile" "$ready_url" "$ready_url" ready "not ready"; }
 
-case ${1:-} in
-  start | stop | status) "$1" ;;
-  *)
-    echo "usage: $0 start|stop|status" >&2
-    exit 2
-    ;;
-esac
+proc_main "$@"

@@ -21,6 +21,8 @@
 # metrics in Prometheus, every span in the file exporter's traces.json); for Tempo + Grafana use
 # `docker compose up -d` (docker-compose.yml) on a machine with Docker.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib/proc.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/proc.sh"
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 scripts=$repo_root/scripts
@@ -70,12 +72,10 @@ ensure_venv() {
   make -C "$repo_root" --no-print-directory install
 }
 
-pid_alive() { [[ -f $1 ]] && kill -0 "$(<"$1")" 2>/dev/null; }
-
 # True if the pidfile names our `python -m app` (not a process that reused the pid).
-service_running() {
-  pid_alive "$service_pid" && tr '\0' ' ' <"/proc/$(<"$service_pid")/cmdline" 2>/dev/null | grep -q -- '-m app'
-}
+service_running() { proc_cmdline_has "$service_pid" '-m app'; }
+
+demo_running() { proc_alive "$demo_pid"; }
 
 start_service() {
   if service_running; then
@@ -93,39 +93,13 @@ start_service() {
     ENABLE_EXTERNAL_MONITORING=true \
     PROMETHEUS_GATEWAY_URL=http://127.0.0.1:$PUSHGATEWAY_PORT \
     PROMETHEUS_URL=http://127.0.0.1:$PROMETHEUS_PORT \
-    setsid "$venv_python" -m app >"$service_log" 2>&1 </dev/null &
-  echo $! >"$service_pid"
-  local deadline=$((SECONDS + ${START_TIMEOUT:-30}))
-  until curl -fsS -o /dev/null "$service_url/health" 2>/dev/null; do
-    if ! service_running || ((SECONDS >= deadline)); then
-      echo "stack: the service did not answer $service_url/health; last log lines ($service_log):" >&2
-      tail -n 20 "$service_log" >&2
-      stop_service >/dev/null
-      return 1
-    fi
-    sleep 0.2
-  done
+    proc_launch "$service_pid" "$service_log" "$venv_python" -m app
+  proc_await "stack: the service did not answer $service_url/health" "$service_log" service_running \
+    stop_service "${START_TIMEOUT:-30}" proc_http_ok "$service_url/health"
   log "service: healthy (pid $(<"$service_pid")) at $service_url, log $service_log"
 }
 
-stop_pidfile() { # name pidfile: TERM, bounded wait, KILL
-  local name=$1 pidfile=$2 pid
-  if pid_alive "$pidfile"; then
-    pid=$(<"$pidfile")
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.2
-    done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-    log "$name: stopped (pid $pid)"
-  else
-    log "$name: not running"
-  fi
-  rm -f "$pidfile"
-}
-
-stop_service() { if service_running; then stop_pidfile service "$service_pid"; else log "service: not running"; rm -f "$service_pid"; fi; }
+stop_service() { proc_stop "stack: service" "$service_pid" service_running; }
 
 # Bounded demo traffic: DEMO_REQUESTS requests, DEMO_INTERVAL apart, then the loop ends by itself.
 # Four texts x five operations, cycled, so the first round misses the cache and later rounds hit;
@@ -164,7 +138,7 @@ demo_loop() {
 }
 
 start_demo() {
-  if pid_alive "$demo_pid"; then
+  if demo_running; then
     log "demo traffic already running (pid $(<"$demo_pid")), log $demo_log"
     return 0
   fi
@@ -219,7 +193,7 @@ up() {
 down() {
   load_ports recorded
   # Reverse order: traffic, service (its last push and export reach a running pipeline), then the rest.
-  stop_pidfile "demo traffic" "$demo_pid"
+  proc_stop "stack: demo traffic" "$demo_pid" demo_running
   stop_service
   "$scripts/prometheus.sh" stop
   "$scripts/pushgateway.sh" stop
@@ -238,7 +212,7 @@ status() {
     log "service: not running"
     rc=3
   fi
-  if pid_alive "$demo_pid"; then log "demo traffic: running (pid $(<"$demo_pid")), log $demo_log"; fi
+  if demo_running; then log "demo traffic: running (pid $(<"$demo_pid")), log $demo_log"; fi
   local s
   for s in collector prometheus alertmanager pushgateway; do
     "$scripts/$s.sh" status || rc=3
