@@ -126,7 +126,7 @@ def build_services(settings: Settings, telemetry: Telemetry) -> Services:
         timeout_s=settings.monitoring_webhook_timeout_seconds, max_attempts=settings.monitoring_webhook_max_attempts,
         backoff_s=settings.monitoring_webhook_backoff_seconds, queue_size=settings.monitoring_webhook_queue_size,
         silenced=maintenance.active)
-    instrument_httpx(notifier.client, telemetry)
+    instrument_httpx(notifier.client, telemetry, secret_path=True)
 
     # The hooks run on the history thread (or on the loop, when a request evaluates alerts): they
     # only record into memory and hand over to the loop; Redis writes and webhook calls happen there.

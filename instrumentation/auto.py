@@ -22,6 +22,7 @@ import httpx
 from fastapi import FastAPI
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.instrumentation.redis import RedisInstrumentor
+from opentelemetry.trace import Span
 from starlette.types import ASGIApp
 
 from instrumentation._semconv import ensure_stable_semconv
@@ -68,6 +69,15 @@ def instrument_redis(client: Any, telemetry: Telemetry) -> None:
     RedisInstrumentor.instrument_client(client, tracer_provider=telemetry.tracer_provider)
 
 
-def instrument_httpx(client: httpx.AsyncClient, telemetry: Telemetry) -> None:
+def instrument_httpx(client: httpx.AsyncClient, telemetry: Telemetry, secret_path: bool = False) -> None:
+    """``secret_path``: the URL's path is a credential (webhook URLs often are): spans keep scheme and
+    host only."""
+    hook = _mask_url_path if secret_path else None
     HTTPXClientInstrumentor.instrument_client(
-        client, tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
+        client, tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider,
+        request_hook=hook)
+
+
+async def _mask_url_path(span: Span, request: Any) -> None:
+    url = httpx.URL(str(request.url))
+    span.set_attribute("url.full", f"{url.scheme}://{url.netloc.decode()}/[redacted]")

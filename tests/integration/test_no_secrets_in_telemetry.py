@@ -103,7 +103,7 @@ def test_no_secret_or_text_in_logs_spans_metrics_or_operator_answers(
     logged = caplog.text + "\n".join(repr(vars(r)) for r in caplog.records)
 
     span_leaks = leaks("\n".join(s.to_json() for s in found_spans))
-    assert [s for s in span_leaks if s != WEBHOOK_TOKEN] == []  # that one: the xfail test below
+    assert span_leaks == []
     assert leaks(exposition) == [] and leaks(metric_data.to_json()) == []
     assert leaks(logged) == []
     assert [(i, leaks(a)) for i, a in enumerate(answers) if leaks(a)] == []
@@ -113,9 +113,6 @@ def test_no_secret_or_text_in_logs_spans_metrics_or_operator_answers(
     assert config_answer["otel_environment"]["OTEL_EXPORTER_OTLP_HEADERS"] == "****"
 
 
-@pytest.mark.xfail(strict=True, reason="known leak, not fixed yet: the notifier's HTTPX client span records url.full "
-                   "with the webhook URL's path (its secret); instrumentation/auto.py instrument_httpx needs a "
-                   "request_hook that masks it for app/runtime.py's notifier client")
 def test_webhook_url_path_stays_out_of_client_spans() -> None:
     spans = InMemorySpanExporter()
     settings = make_settings(redis_enabled=False, monitoring_webhook_url=f"http://127.0.0.1:{free_port()}/hooks/"
