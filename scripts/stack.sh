@@ -6,6 +6,7 @@
 #   scripts/stack.sh up [--demo] | down | status
 #
 # up      starts what is not running yet (idempotent), then prints the URLs and where each log is.
+#         The Streamlit frontend (:8501) starts too unless FRONTEND=0.
 #         --demo (or DEMO_TRAFFIC=1): a bounded background loop of curl requests (all operations,
 #         repeated texts for cache hits, a few 4xx) so the dashboards and rules have data.
 # down    stops everything `up` started (using the ports `up` recorded), in reverse order.
@@ -48,7 +49,7 @@ load_ports() {
   export OTELCOL_HEALTH_PORT=${OTELCOL_HEALTH_PORT:-13133} OTELCOL_METRICS_PORT=${OTELCOL_METRICS_PORT:-8888}
   export PROM_EXPORTER_PORT=${PROM_EXPORTER_PORT:-8889} PROMETHEUS_PORT=${PROMETHEUS_PORT:-9090}
   export ALERTMANAGER_PORT=${ALERTMANAGER_PORT:-9093} PUSHGATEWAY_PORT=${PUSHGATEWAY_PORT:-9091}
-  export SERVICE_PORT=${SERVICE_PORT:-8000}
+  export SERVICE_PORT=${SERVICE_PORT:-8000} FRONTEND_PORT=${FRONTEND_PORT:-8501}
   service_url=http://127.0.0.1:$SERVICE_PORT
 }
 
@@ -56,7 +57,7 @@ save_ports() {
   mkdir -p "$RUN_DIR"
   local name
   for name in REDIS_PORT OTLP_GRPC_PORT OTLP_HTTP_PORT OTELCOL_HEALTH_PORT OTELCOL_METRICS_PORT \
-    PROM_EXPORTER_PORT PROMETHEUS_PORT ALERTMANAGER_PORT PUSHGATEWAY_PORT SERVICE_PORT; do
+    PROM_EXPORTER_PORT PROMETHEUS_PORT ALERTMANAGER_PORT PUSHGATEWAY_PORT SERVICE_PORT FRONTEND_PORT; do
     echo "$name=${!name}"
   done >"$state"
 }
@@ -163,6 +164,7 @@ The stack is up (RUN_DIR=$RUN_DIR):
   Alertmanager   http://127.0.0.1:$ALERTMANAGER_PORT/  log $RUN_DIR/alertmanager/alertmanager.log
   Pushgateway    http://127.0.0.1:$PUSHGATEWAY_PORT/  log $RUN_DIR/pushgateway/pushgateway.log
   Redis          redis://127.0.0.1:$REDIS_PORT/0  log $RUN_DIR/redis-$REDIS_PORT/redis.log
+  frontend       $( [[ ${FRONTEND:-1} == 1 ]] && echo "http://127.0.0.1:$FRONTEND_PORT/  log $RUN_DIR/frontend/streamlit.log" || echo "not started (FRONTEND=0)")
 
 Not here: Tempo and Grafana cannot run on this machine (no packages, no Docker engine). Traces end at
 the Collector (span metrics in Prometheus, every span in traces.json above); every Grafana panel query
@@ -186,6 +188,11 @@ up() {
   "$scripts/pushgateway.sh" start
   "$scripts/prometheus.sh" start
   start_service
+  # The Streamlit frontend (its own venv, made on first start): FRONTEND=0 leaves it out.
+  if [[ ${FRONTEND:-1} == 1 ]]; then
+    BACKEND_URL=$service_url OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$OTLP_HTTP_PORT \
+      "$scripts/frontend.sh" start
+  fi
   [[ $demo == 1 ]] && start_demo
   summary
 }
@@ -194,6 +201,7 @@ down() {
   load_ports recorded
   # Reverse order: traffic, service (its last push and export reach a running pipeline), then the rest.
   proc_stop "stack: demo traffic" "$demo_pid" demo_running
+  "$scripts/frontend.sh" stop
   stop_service
   "$scripts/prometheus.sh" stop
   "$scripts/pushgateway.sh" stop
@@ -218,6 +226,7 @@ status() {
     "$scripts/$s.sh" status || rc=3
   done
   echo -n "redis: " && { "$scripts/redis.sh" status || rc=3; }
+  "$scripts/frontend.sh" status || [[ ${FRONTEND:-1} == 0 ]] || rc=3
   return $rc
 }
 
