@@ -146,8 +146,8 @@ class LeanHTTPMiddleware:
         client = scope.get("client")
         if client:
             attrs["client.address"] = client[0]
-        span = self._tracer.start_span(str(attrs["http.request.method"]), context=parent, kind=SpanKind.SERVER,
-                                       attributes=attrs)
+        span = self._tracer.start_span(method if method in KNOWN_METHODS else "HTTP", context=parent,
+                                       kind=SpanKind.SERVER, attributes=attrs)
         return span, trace.set_span_in_context(span, parent)
 
     def _propagation_fields(self) -> frozenset[bytes]:
@@ -182,7 +182,8 @@ class LeanHTTPMiddleware:
         method = raw_method if raw_method in KNOWN_METHODS else "_OTHER"
         if span is not None:
             if span.is_recording():
-                span.update_name(f"{method} {route}" if route else (method if method != "_OTHER" else "HTTP"))
+                named = "HTTP" if method == "_OTHER" else method  # semconv: "{method} {route}"
+                span.update_name(f"{named} {route}" if route else named)
                 attrs: _Attrs = {"http.response.status_code": status} if status else {}
                 if route:
                     attrs["http.route"] = route

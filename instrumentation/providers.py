@@ -192,6 +192,19 @@ def shares_aggregation(exporter: MetricExporter) -> bool:
             and histograms.strip().lower() in ("", "explicit_bucket_histogram"))
 
 
+def _batch_span_processor(exporter: SpanExporter) -> BatchSpanProcessor:
+    """Small batches, often, unless ``OTEL_BSP_MAX_EXPORT_BATCH_SIZE`` / ``OTEL_BSP_SCHEDULE_DELAY`` say otherwise.
+
+    Encoding a span for OTLP is pure Python (about 140 µs a span here) on the exporter thread, under the
+    GIL: the SDK's default batch of 512 kept the event loop waiting for tens of milliseconds at a time, a
+    p99 spike for every request in flight (bench: p99 49 ms with 512 spans per 5 s, 32 ms with 64 per
+    0.5 s, at the same CPU per request). The queue (2048 spans) stays the SDK's.
+    """
+    batch = None if "OTEL_BSP_MAX_EXPORT_BATCH_SIZE" in os.environ else 64
+    delay = None if "OTEL_BSP_SCHEDULE_DELAY" in os.environ else 500
+    return BatchSpanProcessor(exporter, schedule_delay_millis=delay, max_export_batch_size=batch)
+
+
 def build_resource(config: TelemetryConfig) -> Resource:
     # Resource.create merges OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME, which win over ours.
     return Resource.create({
@@ -230,7 +243,7 @@ def build_telemetry(config: TelemetryConfig) -> Telemetry:
         span_exporter, otlp_metric_exporter, shown = _otlp_exporters(config)
         span_status, metric_status = ExportStatus("traces", shown), ExportStatus("metrics", shown)
         statuses += [span_status, metric_status]
-        tracer_provider.add_span_processor(BatchSpanProcessor(GuardedSpanExporter(span_exporter, span_status)))
+        tracer_provider.add_span_processor(_batch_span_processor(GuardedSpanExporter(span_exporter, span_status)))
         metric_exporter = GuardedMetricExporter(otlp_metric_exporter, metric_status)
         interval_s = _export_interval_s(config.history_interval_s)
         if shares_aggregation(metric_exporter):

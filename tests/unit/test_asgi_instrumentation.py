@@ -183,6 +183,16 @@ def test_excluded_urls_lose_the_span_not_the_metric(monkeypatch: pytest.MonkeyPa
     telemetry.shutdown()
 
 
+def test_an_unknown_method_is_other(harness: Harness) -> None:
+    assert harness.client.request("PURGE", "/items/3").status_code == 405
+    (span,) = harness.server_spans()
+    assert span.attributes is not None and span.attributes["http.request.method"] == "_OTHER"
+    assert span.attributes["http.request.method_original"] == "PURGE"
+    assert span.name.startswith("HTTP")
+    (point,) = harness.duration_points()
+    assert attributes(point)["http.request.method"] == "_OTHER"
+
+
 @pytest.mark.parametrize(("mode", "spans"), [("stock", 1), ("off", 0)])
 def test_the_other_modes(mode: HttpMode, spans: int) -> None:
     exporter = InMemorySpanExporter()
