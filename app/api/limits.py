@@ -52,6 +52,11 @@ class BodySizeLimitMiddleware:
         if declared is not None and declared > limit.max_bytes:
             await _refuse(send, limit.message(declared))
             return
+        if declared is not None or not _chunked(scope):
+            # The server holds a body to its Content-Length (none: no body): only chunked bodies need
+            # counting, and the wrappers below would cost every other request its share of the budget.
+            await self.app(scope, receive, send)
+            return
 
         received, started = 0, False
 
@@ -75,6 +80,10 @@ class BodySizeLimitMiddleware:
             if started:
                 raise
             await _refuse(send, str(exc.detail))
+
+
+def _chunked(scope: Scope) -> bool:
+    return any(name == b"transfer-encoding" for name, _value in scope["headers"])
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -23,6 +23,7 @@ from instrumentation.instruments import CACHE_ENTRIES, CACHE_MEMORY, Instruments
 
 _log = logging.getLogger(__name__)
 Tier = Literal["memory", "redis"]
+_GET_ATTRS = {"app.cache.operation": "get"}
 _PATTERN = f"{KEY_PREFIX}|*"
 
 
@@ -61,7 +62,10 @@ class TieredCache:
     async def get(self, key: str, operation: str) -> CacheResult | None:
         start = time.perf_counter()
         result = await self._get(key)
-        self._instruments.cache_duration.record(time.perf_counter() - start, {"app.cache.operation": "get"})
+        if result is None or result.tier != "memory":
+            # Timed when the lookup went past the memory tier: a dict hit takes less than the record
+            # of its duration would (about 40 µs in the running server), on the hottest path there is.
+            self._instruments.cache_duration.record(time.perf_counter() - start, _GET_ATTRS)
         outcome = ("hit", result.tier) if result else ("miss", "none")
         self._instruments.cache_lookups.add(1, self._attrs(outcome[0], outcome[1], operation))
         return result
