@@ -81,7 +81,8 @@ class Instruments:
             CACHE_LOOKUPS, unit="{lookup}", description="Cache lookups, by result (hit/miss) and tier.",
         )
         self.cache_duration = meter.create_histogram(
-            CACHE_DURATION, unit="s", description="Duration of cache writes, and of lookups that went past the memory tier.",
+            CACHE_DURATION, unit="s",
+            description="Duration of cache writes, and of lookups that went past the memory tier.",
             explicit_bucket_boundaries_advisory=list(CACHE_DURATION_BUCKETS),
         )
         self.breaker_transitions = meter.create_counter(
