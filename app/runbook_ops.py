@@ -78,7 +78,7 @@ class OpsRunbook:
         if costs is None:
             exported = bool(telemetry.export_status)
             costs = await asyncio.to_thread(impact.measure_costs, telemetry.resource,
-                                            telemetry.tracer_provider.sampler, exported, 1 + int(exported))
+                                            telemetry.tracer_provider.sampler, exported, telemetry.metric_readers)
             _COSTS[telemetry.meter_provider] = costs
         return impact.impact_report(costs, impact.request_telemetry(window), window, collect_ms,
                                     telemetry.history.interval_s)

@@ -59,6 +59,7 @@ class Telemetry:
     history: SnapshotHistory
     instruments: Instruments
     export_status: list[ExportStatus] = field(default_factory=list)
+    metric_readers: int = 1  # aggregations per record: the in-process reader, plus any of its own
 
     def start(self) -> None:
         """The history thread; and the start-up heap frozen, once per process (see ``freeze_startup_heap``)."""
@@ -258,4 +259,5 @@ def build_telemetry(config: TelemetryConfig) -> Telemetry:
     meter_provider = MeterProvider(resource=resource, metric_readers=[reader, *extra_readers])
     instruments = Instruments(meter_provider.get_meter(SCOPE))
     history = SnapshotHistory(reader, config.history_interval_s, config.history_retention_s)
-    return Telemetry(resource, tracer_provider, meter_provider, reader, history, instruments, statuses)
+    return Telemetry(resource, tracer_provider, meter_provider, reader, history, instruments, statuses,
+                     1 + len(extra_readers))
