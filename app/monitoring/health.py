@@ -28,10 +28,12 @@ def redis_health(status: Mapping[str, Any], latency_ms: float | None, enabled: b
         return {"status": "degraded", "connected": False, "url": status.get("url"),
                 "message": "Redis unreachable; the memory tier serves the cache",
                 "last_error": status.get("last_error"), "failures": status.get("failures", 0)}
+    # Health is reachability. Speed is the RedisLatencyHigh KPI, judged on the P95 of every command:
+    # one PING under load also measures the event loop's queue, and would make health flap.
     slow = latency_ms > 10.0
-    return {"status": "degraded" if slow else "healthy", "connected": True, "url": status.get("url"),
-            "latency_ms": round(latency_ms, 3),
-            "message": "Redis slower than the 10 ms KPI" if slow else "Redis reachable"}
+    return {"status": "healthy", "connected": True, "url": status.get("url"),
+            "latency_ms": round(latency_ms, 3), "within_kpi": not slow,
+            "message": "Redis reachable" + (", this PING slower than the 10 ms KPI" if slow else "")}
 
 
 def breakers_health(states: Mapping[str, str]) -> dict[str, Any]:

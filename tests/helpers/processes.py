@@ -74,6 +74,11 @@ class LiveService:
         self.stop()
         raise RuntimeError(f"service did not answer /health within {timeout_s}s: {self.log()}")
 
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None, "not started"
+        return self._proc.pid
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
 
