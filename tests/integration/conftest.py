@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 
 from app.main import create_app
@@ -19,6 +20,15 @@ def redis_server() -> Iterator[RedisServer]:
     server = RedisServer(free_port()).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> Iterator[str]:
+    """This module's Redis, emptied: state another test left (alerts, maintenance) does not leak in."""
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushdb()
+    yield redis_server.url
+    client.close()
 
 
 def make_settings(**overrides: Any) -> Settings:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,14 +21,6 @@ from tests.integration.conftest import make_settings
 HISTORY = "/internal/monitoring/alerts/history?days=7"
 TRENDS = "/internal/monitoring/alerts/trends"
 TEXT = "Operators review alert patterns every week. Noisy alerts get tuned. Quiet ones get trusted."
-
-
-@pytest.fixture
-def redis_url(redis_server: RedisServer) -> Iterator[str]:
-    client = redis.Redis.from_url(redis_server.url)
-    client.flushdb()
-    yield redis_server.url
-    client.close()
 
 
 def history(client: TestClient, path: str = HISTORY) -> dict[str, Any]:

@@ -19,14 +19,6 @@ SECRET = "maintenance-test-secret"
 
 
 @pytest.fixture
-def redis_url(redis_server: RedisServer) -> Iterator[str]:
-    client = redis.Redis.from_url(redis_server.url)
-    client.flushdb()
-    yield redis_server.url
-    client.close()
-
-
-@pytest.fixture
 def receiver() -> Iterator[WebhookReceiver]:
     rec = WebhookReceiver(SECRET).start()
     yield rec

@@ -27,14 +27,6 @@ CACHE_STATS = "/internal/cache/stats"
 OVERVIEW = "/internal/monitoring/overview"
 
 
-@pytest.fixture
-def redis_url(redis_server: RedisServer) -> Iterator[str]:
-    client = redis.Redis.from_url(redis_server.url)
-    client.flushdb()
-    yield redis_server.url
-    client.close()
-
-
 # -- the cluster view against a real Redis, in-process, on a clock the test moves
 
 
