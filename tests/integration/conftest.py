@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
+from tests.fakes.openai_server import FakeOpenAI
 from tests.helpers.processes import RedisServer, free_port
 
 
@@ -51,3 +52,18 @@ def client_for() -> Iterator[Any]:
     yield build
     for client in clients:
         client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOpenAI]:
+    """A local OpenAI-compatible server; tests set its ``mode`` to make the vendor fail."""
+    with FakeOpenAI() as server:
+        yield server
+
+
+def llm_client(client_for: Any, fake: FakeOpenAI, **overrides: Any) -> Any:
+    """The app on the OpenAI-compatible provider pointed at ``fake``, development preset, no backoff wait."""
+    settings = {"redis_enabled": False, "llm_provider": "openai", "llm_base_url": fake.base_url,
+                "llm_api_key": "sk-test", "llm_timeout_seconds": 2.0, "resilience_preset": "development",
+                "resilience_base_delay_seconds": 0.0, **overrides}
+    return client_for(**settings)

@@ -4,28 +4,15 @@ fast without calling it, cached answers are still served, and a reset closes the
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.fakes.openai_server import FakeOpenAI
+from tests.integration.conftest import llm_client
 
 PROCESS = "/v1/text_processing/process"
 TEXT = "The payment service failed twice this morning. Engineers restarted it and traffic recovered."
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as server:
-        yield server
-
-
-def llm_client(client_for: Any, fake: FakeOpenAI, **overrides: Any) -> Any:
-    settings = {"redis_enabled": False, "llm_provider": "openai", "llm_base_url": fake.base_url,
-                "llm_api_key": "sk-test", "llm_timeout_seconds": 2.0, "resilience_preset": "development",
-                "resilience_base_delay_seconds": 0.0, **overrides}
-    return client_for(**settings)
 
 
 def ask(client: Any, n: int) -> Any:

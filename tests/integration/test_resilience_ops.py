@@ -4,30 +4,17 @@ applied at runtime change what the service does, and the reports count what real
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.fakes.openai_server import FakeOpenAI
+from tests.integration.conftest import llm_client
 
 PROCESS = "/v1/text_processing/process"
 BASE = "/internal/resilience"
 TEXT = "The payment service failed twice this morning. Engineers restarted it and traffic recovered."
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}  # what `curl -d` sends without -H
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as server:
-        yield server
-
-
-def llm_client(client_for: Any, fake: FakeOpenAI, **overrides: Any) -> Any:
-    settings = {"redis_enabled": False, "llm_provider": "openai", "llm_base_url": fake.base_url,
-                "llm_api_key": "sk-test", "llm_timeout_seconds": 2.0, "resilience_preset": "development",
-                "resilience_base_delay_seconds": 0.0, **overrides}
-    return client_for(**settings)
 
 
 def ask(client: Any, n: int, operation: str = "summarize") -> Any:
