@@ -14,7 +14,6 @@ top of it (``require_api_key``), which FastAPI runs in its thread pool. The stoc
 import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -25,8 +24,9 @@ from app.api.schemas import ProcessRequest, ProcessResponse
 from app.cache.codec import decode, encode
 from app.cache.keys import cache_key, ttl_for
 from app.cache.memory import MemoryTier
-from app.services.llm.base import LLMOutput, LLMRequest
+from app.services.llm.base import LLMRequest
 from app.services.llm.offline import OfflineProvider
+from app.services.processing import response_fields
 
 VERSION = "0.1.0"
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -49,17 +49,6 @@ async def _key_async(bearer: Annotated[HTTPAuthorizationCredentials | None, Depe
     return None
 
 
-def _fields(output: LLMOutput) -> dict[str, Any]:
-    return {
-        "result": output.result,
-        "sentiment": asdict(output.sentiment) if output.sentiment else None,
-        "key_points": output.key_points,
-        "questions": output.questions,
-        "metadata": {"model": output.model, "input_tokens": output.usage.input_tokens,
-                     "output_tokens": output.usage.output_tokens, "finish_reason": output.finish_reason},
-    }
-
-
 def _health(state: Any) -> dict[str, Any]:
     return {"status": "healthy", "service": "bench-bare", "version": VERSION,
             "uptime_seconds": round(time.time() - state.started_at, 3), "ai_model_available": True, "redis": None}
@@ -75,7 +64,7 @@ async def _process(body: ProcessRequest, state: Any) -> ProcessResponse:
         return ProcessResponse(operation=body.operation, **fields, cache_hit=True,
                                processing_time=time.perf_counter() - start, timestamp=datetime.now(UTC).isoformat())
     output = await state.provider.run(LLMRequest(body.operation, body.text, body.question, body.options))
-    fields = _fields(output)
+    fields = response_fields(output)  # the same work as the service
     state.memory.set(key, encode(fields, 1000, 6), ttl_for(body.operation))
     return ProcessResponse(operation=body.operation, **fields, cache_hit=False,
                            processing_time=time.perf_counter() - start, timestamp=datetime.now(UTC).isoformat())

@@ -5,6 +5,7 @@ Kept small and generic: unit, integration and runbook tests all use it.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -24,3 +25,13 @@ def telemetry(span_exporter: InMemorySpanExporter) -> Iterator[Telemetry]:
     tel = build_telemetry(TelemetryConfig(service_name="test-service", extra_span_exporters=(span_exporter,)))
     yield tel
     tel.shutdown()
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections (the kernel's backlog) and never answers: a hung dependency."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    yield int(sock.getsockname()[1])
+    sock.close()

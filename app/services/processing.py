@@ -23,7 +23,7 @@ def _now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def _response_fields(output: LLMOutput) -> dict[str, Any]:
+def response_fields(output: LLMOutput) -> dict[str, Any]:
     return {
         "result": output.result,
         "sentiment": asdict(output.sentiment) if output.sentiment else None,
@@ -52,7 +52,7 @@ class TextProcessor:
                                    processing_time=time.perf_counter() - start, timestamp=_now_iso())
         llm_request = LLMRequest(request.operation, request.text, request.question, request.options)
         output = await self.resilience.call(request.operation, lambda: self.llm.run(llm_request))
-        fields = _response_fields(output)
+        fields = response_fields(output)
         await self.cache.set(key, fields, ttl_for(request.operation))
         return ProcessResponse(operation=request.operation, **fields, cache_hit=False,
                                processing_time=time.perf_counter() - start, timestamp=_now_iso())

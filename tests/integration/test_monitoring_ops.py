@@ -3,7 +3,6 @@ measured, on a real Redis and a fake OpenAI-compatible vendor that can be made t
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -34,21 +33,6 @@ FIELDS: dict[str, set[str]] = {
     "post-maintenance-check": {"passed", "verdict", "checks", "failed", "maintenance"},
 }
 
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as server:
-        yield server
-
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """Accepts connections (the kernel's backlog) and never answers: a hung dependency."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    yield int(sock.getsockname()[1])
-    sock.close()
 
 
 class Stub:

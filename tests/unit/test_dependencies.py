@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -51,16 +50,6 @@ def http_server() -> Iterator[tuple[str, type[_Handler]]]:
     yield f"http://127.0.0.1:{server.server_address[1]}", handler
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A port that accepts connections (the kernel's backlog) and never answers."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    yield int(sock.getsockname()[1])
-    sock.close()
 
 
 async def test_http_probe_reports_status_and_readiness(http_server: tuple[str, type[_Handler]]) -> None:
