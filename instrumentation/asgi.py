@@ -10,7 +10,9 @@ its cost (DESIGN.md, "The telemetry budget per request"):
   a sampled request leaves its trace id on the histogram point as an exemplar.
 
 The route is the template of the route Starlette matched (``scope["route"]``, set during routing),
-never the raw path. Metric attribute sets are built once per (method, route, status, ...) and reused.
+never the raw path. Attribute sets are built once per request shape and reused: the span's per (method,
+path, host, user agent, client address), the duration's per (method, route, status, ...), bound to its
+aggregation once (``instrumentation.bound``).
 Nothing per message: no ``http send``/``http receive`` spans, no body-size histograms, no
 ``http.server.active_requests`` (each of those is a further record on every request).
 
@@ -36,6 +38,7 @@ from opentelemetry.util.http import ExcludeList, parse_excluded_urls
 from opentelemetry.util.types import AttributeValue
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from instrumentation.bound import BoundHistogram, bind_histogram
 from instrumentation.instruments import HTTP_SERVER_DURATION
 
 __all__ = ["HTTP_DURATION_BUCKETS", "LeanHTTPMiddleware"]
@@ -46,10 +49,11 @@ HTTP_DURATION_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5,
 # Methods reported as they are; anything else is "_OTHER" (semconv), which keeps the cardinality bounded.
 KNOWN_METHODS: Final = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE",
                                   "QUERY"})
-_MAX_CACHED: Final = 1024  # attribute sets and host headers kept; past this they are built per request
+_MAX_CACHED: Final = 1024  # attribute sets kept (span, metric); past this they are built per request
 
 _log = logging.getLogger(__name__)
 _AttrKey = tuple[str, str | None, int, str | None, str, str]
+_Shape = tuple[str, str, bytes | None, bytes | None, str | None, str, str]  # what a server span's attributes depend on
 _Attrs = dict[str, AttributeValue]
 
 
@@ -64,8 +68,8 @@ class LeanHTTPMiddleware:
             HTTP_SERVER_DURATION, unit="s", description="Duration of HTTP server requests.",
             explicit_bucket_boundaries_advisory=list(HTTP_DURATION_BUCKETS))
         self._excluded = excluded_urls if excluded_urls is not None else excluded_from_environment()
-        self._metric_attrs: dict[_AttrKey, _Attrs] = {}
-        self._hosts: dict[bytes, tuple[str, int | None]] = {}
+        self._durations: dict[_AttrKey, BoundHistogram] = {}
+        self._span_attrs: dict[_Shape, _Attrs] = {}
         self._textmap: object = None
         self._fields: frozenset[bytes] = frozenset()
         self._warned = False
@@ -128,11 +132,27 @@ class LeanHTTPMiddleware:
                 carrier[key] = f"{carrier[key]},{text}" if key in carrier else text
         parent = propagate.extract(carrier) if carrier else None
         method = scope["method"]
+        client = scope.get("client")
+        shape = (method, scope["path"], host, agent, client[0] if client else None, scope.get("scheme", "http"),
+                 scope.get("http_version", "1.1"))
+        attrs = self._span_attrs.get(shape)
+        if attrs is None:
+            # The SDK copies what it keeps (only a sampled span keeps anything): one dict serves every
+            # request of the same shape, so an unsampled request builds none.
+            attrs = self._span_attributes(shape, scope)
+            if len(self._span_attrs) < _MAX_CACHED:
+                self._span_attrs[shape] = attrs
+        span = self._tracer.start_span(method if method in KNOWN_METHODS else "HTTP", context=parent,
+                                       kind=SpanKind.SERVER, attributes=attrs)
+        return span, trace.set_span_in_context(span, parent)
+
+    def _span_attributes(self, shape: _Shape, scope: Scope) -> _Attrs:
+        method, path, host, agent, client, scheme, version = shape
         attrs: _Attrs = {
             "http.request.method": method if method in KNOWN_METHODS else "_OTHER",
-            "url.path": scope["path"],
-            "url.scheme": scope.get("scheme", "http"),
-            "network.protocol.version": scope.get("http_version", "1.1"),
+            "url.path": path,
+            "url.scheme": scheme,
+            "network.protocol.version": version,
         }
         if method not in KNOWN_METHODS:
             attrs["http.request.method_original"] = method
@@ -143,12 +163,9 @@ class LeanHTTPMiddleware:
             attrs["server.port"] = port
         if agent:
             attrs["user_agent.original"] = agent.decode("latin-1")
-        client = scope.get("client")
         if client:
-            attrs["client.address"] = client[0]
-        span = self._tracer.start_span(method if method in KNOWN_METHODS else "HTTP", context=parent,
-                                       kind=SpanKind.SERVER, attributes=attrs)
-        return span, trace.set_span_in_context(span, parent)
+            attrs["client.address"] = client
+        return attrs
 
     def _propagation_fields(self) -> frozenset[bytes]:
         textmap = propagate.get_global_textmap()
@@ -157,16 +174,12 @@ class LeanHTTPMiddleware:
             self._textmap = textmap
         return self._fields
 
-    def _server(self, host: bytes | None, scope: Scope) -> tuple[str | None, int | None]:
+    @staticmethod
+    def _server(host: bytes | None, scope: Scope) -> tuple[str | None, int | None]:
         if host is None:
             server = scope.get("server")
             return (server[0], server[1]) if server else (None, None)
-        found = self._hosts.get(host)
-        if found is None:
-            found = _split_host(host.decode("latin-1"))
-            if len(self._hosts) < _MAX_CACHED:
-                self._hosts[host] = found
-        return found
+        return _split_host(host.decode("latin-1"))
 
     # -- finish: route, status, error, the one record
 
@@ -196,13 +209,15 @@ class LeanHTTPMiddleware:
             span.end()
         key: _AttrKey = (method, route, status, error_type, scope.get("scheme", "http"),
                          scope.get("http_version", "1.1"))
-        metric_attrs = self._metric_attrs.get(key)
-        if metric_attrs is None:
-            metric_attrs = _metric_attributes(key)
-            if len(self._metric_attrs) < _MAX_CACHED:
-                self._metric_attrs[key] = metric_attrs
         # Inside the span's context: a sampled request's trace id becomes the point's exemplar.
-        self._duration.record(elapsed, metric_attrs, context=ctx)
+        duration = self._durations.get(key)
+        if duration is not None:
+            duration.record(elapsed, ctx)
+        elif len(self._durations) < _MAX_CACHED:
+            self._durations[key] = duration = bind_histogram(self._duration, _metric_attributes(key))
+            duration.record(elapsed, ctx)
+        else:
+            self._duration.record(elapsed, _metric_attributes(key), context=ctx)
 
     def _failed(self, what: str) -> None:
         if not self._warned:

@@ -19,6 +19,7 @@ from app.cache.codec import decode, encode
 from app.cache.keys import KEY_PREFIX
 from app.cache.memory import Freed, MemoryTier
 from app.cache.redis_tier import NOT_CONFIGURED, RedisTier, RedisUnavailable
+from instrumentation.bound import BoundCounter, bind_counter
 from instrumentation.instruments import CACHE_ENTRIES, CACHE_MEMORY, Instruments
 
 _log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ class TieredCache:
         self._instruments = instruments
         self._threshold = compression_threshold
         self._level = compression_level
-        self._lookup_attrs: dict[tuple[str, str, str], dict[str, str]] = {}
+        self._lookups: dict[tuple[str, str, str], BoundCounter] = {}
         instruments.observe(CACHE_MEMORY, lambda: [Observation(memory.bytes_used, {"app.cache.tier": "memory"})])
         instruments.observe(CACHE_ENTRIES, lambda: [Observation(memory.entries, {"app.cache.tier": "memory"})])
 
@@ -67,7 +68,7 @@ class TieredCache:
             # of its duration would (about 40 µs in the running server), on the hottest path there is.
             self._instruments.cache_duration.record(time.perf_counter() - start, _GET_ATTRS)
         outcome = ("hit", result.tier) if result else ("miss", "none")
-        self._instruments.cache_lookups.add(1, self._attrs(outcome[0], outcome[1], operation))
+        self._lookup_counter(outcome[0], outcome[1], operation).add(1)
         return result
 
     async def set(self, key: str, value: dict[str, Any], ttl_s: int) -> None:
@@ -105,13 +106,14 @@ class TieredCache:
             self.memory.delete(key)
             return None
 
-    def _attrs(self, result: str, tier: str, operation: str) -> dict[str, str]:
-        key = (result, tier, operation)
-        attrs = self._lookup_attrs.get(key)
-        if attrs is None:  # built once per combination: attribute dicts are a cost per request
-            attrs = {"app.cache.result": result, "app.cache.tier": tier, "app.operation": operation}
-            self._lookup_attrs[key] = attrs
-        return attrs
+    def _lookup_counter(self, result: str, tier: str, operation: str) -> BoundCounter:
+        key = (result, tier, operation)  # a few dozen combinations at most: operations are validated
+        counter = self._lookups.get(key)
+        if counter is None:  # bound once per combination: the attribute work is a cost per request
+            counter = bind_counter(self._instruments.cache_lookups,
+                                   {"app.cache.result": result, "app.cache.tier": tier, "app.operation": operation})
+            self._lookups[key] = counter
+        return counter
 
     async def clear(self) -> dict[str, int]:
         cleared = await self.clear_tiers()
