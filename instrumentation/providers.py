@@ -29,6 +29,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
+from instrumentation import otlp_spans
 from instrumentation.export import ExportStatus, GuardedMetricExporter, GuardedSpanExporter
 from instrumentation.instruments import Instruments
 from instrumentation.reader import InProcessReader, SnapshotHistory
@@ -228,6 +229,7 @@ def _otlp_exporters(config: TelemetryConfig) -> tuple[SpanExporter, MetricExport
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetric
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpan
 
+    otlp_spans.install()  # the same bytes, four times faster: shorter GIL stalls for the event loop
     # With an explicit base endpoint the HTTP exporters need the signal paths appended.
     span = HttpSpan(endpoint=f"{endpoint}/v1/traces" if endpoint else None)
     metric = HttpMetric(endpoint=f"{endpoint}/v1/metrics" if endpoint else None)
