@@ -60,7 +60,10 @@ def create_app(settings: Settings | None = None, telemetry: Telemetry | None = N
             await services.aclose()
             telemetry.shutdown()
 
-    app = FastAPI(title="LLM text processing service", version=VERSION, lifespan=lifespan)
+    # FastAPI's native telemetry off: instrument_fastapi below traces and measures every request once, and
+    # the native layer would add its own spans under any global provider (and a check per request).
+    app = FastAPI(title="LLM text processing service", version=VERSION, lifespan=lifespan,
+                  telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.settings = settings
     for router in (health.router, v1.router):
         app.include_router(router)

@@ -12,7 +12,6 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -48,11 +47,11 @@ class BodySizeLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self.paths.get(scope["path"], self.default)
-        declared = _content_length(scope)
+        declared, chunked = _framing(scope)
         if declared is not None and declared > limit.max_bytes:
             await _refuse(send, limit.message(declared))
             return
-        if declared is not None or not _chunked(scope):
+        if declared is not None or not chunked:
             # The server holds a body to its Content-Length (none: no body): only chunked bodies need
             # counting, and the wrappers below would cost every other request its share of the budget.
             await self.app(scope, receive, send)
@@ -82,16 +81,19 @@ class BodySizeLimitMiddleware:
             await _refuse(send, str(exc.detail))
 
 
-def _chunked(scope: Scope) -> bool:
-    return any(name == b"transfer-encoding" for name, _value in scope["headers"])
-
-
-def _content_length(scope: Scope) -> int | None:
-    value = Headers(scope=scope).get("content-length")
+def _framing(scope: Scope) -> tuple[int | None, bool]:
+    """The declared Content-Length (None: absent or malformed) and whether a Transfer-Encoding is set."""
+    length: bytes | None = None
+    chunked = False
+    for name, value in scope["headers"]:  # one pass, on every request: no Headers object
+        if name == b"content-length":
+            length = length or value
+        elif name == b"transfer-encoding":
+            chunked = True
     try:
-        return int(value) if value is not None else None
+        return (int(length) if length is not None else None), chunked
     except ValueError:
-        return None  # the server rejects a malformed one; count instead
+        return None, chunked  # the server rejects a malformed one; count instead
 
 
 def too_large_body(detail: str) -> dict[str, str]:
