@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from app.api import alerts_ops, cache, errors, health, monitoring, monitoring_ops, resilience, v1
 from app.api.audit import AuditMiddleware
-from app.api.deps import OperatorKeyDep
+from app.api.deps import OneSnapshotDep, OperatorKeyDep
 from app.api.limits import BodyLimit, BodySizeLimitMiddleware
 from app.monitoring.dependencies import mask_url
 from app.runtime import build_services
@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None, telemetry: Telemetry | None = N
         app.include_router(router)
     # The operator surface: guarded here, where it is included, so no /internal endpoint can miss it.
     for router in (alerts_ops.router, monitoring.router, monitoring_ops.router, resilience.router, cache.router):
-        app.include_router(router, dependencies=[OperatorKeyDep])
+        app.include_router(router, dependencies=[OperatorKeyDep, OneSnapshotDep])
     errors.install(app)
     app.add_middleware(BodySizeLimitMiddleware, default=BodyLimit(
         settings.max_request_bytes, "MAX_REQUEST_BYTES", "; a batch takes at most 50 texts of 10000 characters"),

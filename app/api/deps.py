@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request, status
@@ -64,5 +65,12 @@ async def require_operator_key(
                "/internal")
 
 
+async def one_snapshot(request: Request) -> AsyncIterator[None]:
+    """Everything one /internal answer reads of the metrics comes from one snapshot (``SnapshotHistory.pinned``)."""
+    with services_of(request).telemetry.history.pinned():
+        yield
+
+
 ApiKeyDep = Depends(require_api_key)
+OneSnapshotDep = Depends(one_snapshot)
 OperatorKeyDep = Depends(require_operator_key)

@@ -113,3 +113,43 @@ def test_history_never_keeps_more_than_its_retention(retention_h: int) -> None:
         history.record(Snapshot(NOW + i * 60.0))
     snaps = history.snapshots()
     assert snaps[-1].timestamp - snaps[0].timestamp <= retention_h * HOUR
+
+
+def test_inside_pinned_every_latest_is_one_snapshot_and_outside_each_is_fresh(telemetry: Telemetry) -> None:
+    history = SnapshotHistory(telemetry.reader, 60.0, WEEK)
+    with history.pinned():
+        first = history.latest()
+        telemetry.instruments.retry_attempts.add(1, {"app.operation": "qa"})
+        assert history.latest() is first  # one answer, one instant: its parts agree
+    fresh = history.latest()
+    assert fresh is not first
+    assert sum(fresh.series("app.retry.attempts").values()) == sum(first.series("app.retry.attempts").values()) + 1
+
+
+async def test_concurrent_answers_each_pin_their_own_snapshot(telemetry: Telemetry) -> None:
+    import asyncio
+
+    history = SnapshotHistory(telemetry.reader, 60.0, WEEK)
+    taken: list[Snapshot] = []
+
+    async def answer(delay: float) -> tuple[Snapshot, Snapshot]:
+        with history.pinned():
+            await asyncio.sleep(delay)
+            a = history.latest()
+            taken.append(a)
+            telemetry.instruments.retry_attempts.add(1, {"app.operation": "qa"})
+            await asyncio.sleep(0.01)
+            return a, history.latest()
+
+    results = await asyncio.gather(answer(0.0), answer(0.005))
+    assert all(a is b for a, b in results)
+    assert results[0][0] is not results[1][0]
+
+
+def test_series_by_name_reads_what_the_snapshot_holds() -> None:
+    key = (("app.operation", "qa"),)
+    snap = Snapshot(1.0, values={("a", key): 1.0, ("b", key): 2.0, ("b", ()): 3.0})
+    assert dict(snap.series("b")) == {key: 2.0, (): 3.0}
+    assert dict(snap.series("missing")) == {}
+    assert snap.series("a") is snap.series("a")  # indexed once
+    assert snap == Snapshot(1.0, values=dict(snap.values))  # the index is not part of the value
