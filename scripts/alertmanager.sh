@@ -57,6 +57,7 @@ render_config() {
 
 start() {
   if proc_if_running alertmanager "$pidfile" running ", log: $logfile"; then return 0; fi
+  proc_port_free alertmanager "$port"
   ensure_installed
   mkdir -p "$run_dir/data"
   render_config

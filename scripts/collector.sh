@@ -26,6 +26,8 @@ running() { proc_is "$pidfile" otelcol-llm; }
 
 start() {
   if proc_if_running collector "$pidfile" running ", log: $logfile"; then return 0; fi
+  proc_port_free collector "${OTLP_GRPC_PORT:-4317}" "${OTLP_HTTP_PORT:-4318}" "$health_port" \
+    "${OTELCOL_METRICS_PORT:-8888}" "${PROM_EXPORTER_PORT:-8889}"
   local binary
   binary=$("$repo_root/scripts/build-collector.sh" | tail -n 1)
   mkdir -p "$run_dir"

@@ -45,6 +45,7 @@ render_config() {
 
 start() {
   if proc_if_running prometheus "$pidfile" running ", log: $logfile"; then return 0; fi
+  proc_port_free prometheus "$port"
   ensure_installed
   mkdir -p "$run_dir/data"
   render_config

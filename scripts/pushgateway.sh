@@ -31,6 +31,7 @@ running() { proc_is "$pidfile" prometheus-pushgateway pushgateway; }
 
 start() {
   if proc_if_running pushgateway "$pidfile" running ", log: $logfile"; then return 0; fi
+  proc_port_free pushgateway "$port"
   binary >/dev/null || proc_apt_install pushgateway prometheus-pushgateway
   mkdir -p "$run_dir"
 

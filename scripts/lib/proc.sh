@@ -83,6 +83,20 @@ proc_http_ok() {
   curl -fsS -o /dev/null ${2:+--max-time "$2"} "$1" 2>/dev/null
 }
 
+# proc_port_free NAME PORT...: true if nothing listens on 127.0.0.1:PORT for every PORT; else say which
+# port is taken on stderr and return 1. Checked before a launch: a process that cannot bind exits, but
+# the readiness probe could meet the other listener first and report the start as a success.
+proc_port_free() {
+  local name=$1 port
+  shift
+  for port; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$name: port $port is already in use by another process; stop it or choose another port" >&2
+      return 1
+    fi
+  done
+}
+
 # proc_if_running NAME PIDFILE CHECK DETAIL: when CHECK is true print
 # "NAME: already running (pid PID)DETAIL" and return 0 (a start that has nothing to do); else false.
 proc_if_running() {
