@@ -12,6 +12,7 @@ from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMet
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import set_span_in_context
 
+from instrumentation import Telemetry
 from instrumentation.bound import bind_counter, bind_histogram
 
 ATTRS = {"http.request.method": "GET", "http.route": "/health", "http.response.status_code": 200}
@@ -118,3 +119,13 @@ def test_the_api_no_op_instrument_is_accepted() -> None:
     meter = NoOpMeterProvider().get_meter("t")
     bind_histogram(meter.create_histogram("d"), ATTRS).record(1.0)
     bind_counter(meter.create_counter("c"), ATTRS).add(1)
+
+
+def test_the_services_own_providers_take_the_fast_path(telemetry: Telemetry) -> None:
+    """With the pinned SDK the binding resolves (no silent fallback): what the benchmark figures rely on."""
+    hist = bind_histogram(telemetry.instruments.db_duration, {"db.system.name": "redis"})
+    count = bind_counter(telemetry.instruments.cache_lookups, {"app.cache.result": "hit"})
+    assert hist._aggregations and count._aggregations
+    count.add(3)
+    snap = telemetry.reader.snapshot()
+    assert sum(snap.series("app.cache.lookups").values()) == 3
