@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from instrumentation.bound import BoundHistogram, bind_histogram
 from instrumentation.instruments import Instruments
 
 _log = logging.getLogger(__name__)
@@ -50,8 +51,16 @@ class RedisTier:
         self.last_error: str | None = None
         self.last_error_at: float | None = None
         self.failures = 0
-        self._attrs = {op: {"db.system.name": "redis", "db.operation.name": op}
-                       for op in ("GET", "SET", "DEL", "PING", "SCAN", "INFO", "PIPELINE")}
+        self._attrs: dict[str, dict[str, str]] = {}
+        self._durations: dict[str, BoundHistogram] = {}
+        for op in ("GET", "SET", "DEL", "PING", "SCAN", "INFO", "PIPELINE"):
+            self._bind(op)
+
+    def _bind(self, op: str) -> None:
+        """The attributes of ``op``, and its duration bound to them once: a record per Redis call."""
+        if op not in self._durations:
+            self._attrs[op] = {"db.system.name": "redis", "db.operation.name": op}
+            self._durations[op] = bind_histogram(self._instruments.db_duration, self._attrs[op])
 
     async def get(self, key: str) -> bytes | None:
         value: Any = await self._call("GET", lambda: self.client.get(key))
@@ -121,7 +130,7 @@ class RedisTier:
 
     async def run(self, op: str, fn: Callable[[], Awaitable[T]]) -> T:
         """Any other command (``op`` names it in the duration metric), with the same timeouts and pause."""
-        self._attrs.setdefault(op, {"db.system.name": "redis", "db.operation.name": op})
+        self._bind(op)
         return await self._call(op, fn)
 
     async def _call(self, op: str, fn: Callable[[], Awaitable[T]]) -> T:
@@ -135,7 +144,7 @@ class RedisTier:
                 time.perf_counter() - start, {**self._attrs[op], "error.type": type(exc).__name__})
             self._mark_down(exc)
             raise RedisUnavailable(str(exc)) from exc
-        self._instruments.db_duration.record(time.perf_counter() - start, self._attrs[op])
+        self._durations[op].record(time.perf_counter() - start)
         if self.available is not True:
             if self.available is False:
                 _log.info("redis at %s is back; the Redis tier serves again", self._safe_url)

@@ -25,6 +25,7 @@ from opentelemetry.sdk.trace.sampling import Sampler
 from app.monitoring.reports import UNITS, iso
 from app.monitoring.windows import Window, mean
 from instrumentation import instruments as names
+from instrumentation.bound import bind_counter, bind_histogram
 
 # The instruments whose every record stands for one span: the server span, and the client spans of
 # the HTTPX, Redis and GenAI instrumentation (HTTPX names its histogram itself, hence the literal).
@@ -80,9 +81,11 @@ def measure_costs(resource: Resource, sampler: Sampler, spans_exported: bool, me
     try:
         tracer = tracer_provider.get_tracer("app.monitoring.impact")
         meter = meter_provider.get_meter("app.monitoring.impact")
-        histogram = meter.create_histogram("probe.duration", unit="s",
-                                           explicit_bucket_boundaries_advisory=_HTTP_BUCKETS)
-        counter = meter.create_counter("probe.count")
+        instrument = meter.create_histogram("probe.duration", unit="s",
+                                            explicit_bucket_boundaries_advisory=_HTTP_BUCKETS)
+        # Bound, as the app's per-request instruments are (instrumentation/bound.py): the path they take.
+        histogram = bind_histogram(instrument, _ATTRS)
+        counter = bind_counter(meter.create_counter("probe.count"), _ATTRS)
 
         def span() -> None:
             with tracer.start_as_current_span("probe", attributes=_ATTRS):
@@ -90,8 +93,8 @@ def measure_costs(resource: Resource, sampler: Sampler, spans_exported: bool, me
 
         return TelemetryCosts(
             span_us=_median_us(span, rounds, per_round),
-            histogram_record_us=_median_us(lambda: histogram.record(0.1, _ATTRS), rounds, per_round),
-            counter_add_us=_median_us(lambda: counter.add(1, _ATTRS), rounds, per_round),
+            histogram_record_us=_median_us(lambda: histogram.record(0.1), rounds, per_round),
+            counter_add_us=_median_us(lambda: counter.add(1), rounds, per_round),
             samples=rounds * per_round, sampler=sampler.get_description(),
             span_processor="BatchSpanProcessor" if spans_exported else "none (spans are not exported)",
             metric_readers=max(1, metric_readers), measured_at=time.time())
