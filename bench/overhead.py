@@ -678,6 +678,8 @@ async def _runbook(app: Any, calls: int) -> dict[str, Any]:
                             "p50_ms": _percentile(samples, 0.50), "p99_ms": _percentile(samples, 0.99),
                             "max_ms": max(samples), "response_bytes": size})
             log(f"runbook: {label}: p50 {timings[-1]['p50_ms']:.2f} ms, p99 {timings[-1]['p99_ms']:.2f} ms")
+        # After the answers: snapshots they read carry their by-name indexes (counted by memory_bytes).
+        fill["memory_bytes_after_calls"] = history.memory_bytes()
     return {"traffic_requests": sent, "history": fill, "endpoints": timings}
 
 
@@ -688,7 +690,8 @@ def print_runbook(runbook: dict[str, Any]) -> None:
           f"History filled with {h['recorded']} snapshots at "
           f"{h['interval_s']:.0f}s over {h['retention_s'] / 3600:.0f}h: {h['kept']} kept "
           f"(spanning {h['span_hours']:.1f}h, {h['series_per_snapshot']} series each), "
-          f"history.memory_bytes() = {h['memory_bytes']} ({h['memory_bytes'] / 1024:.0f} KiB)")
+          f"history.memory_bytes() = {h['memory_bytes']} ({h['memory_bytes'] / 1024:.0f} KiB), "
+          f"{h['memory_bytes_after_calls'] / 1024:.0f} KiB after the calls")
     header = f"{'endpoint':<32} {'calls':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'bytes':>8}"
     print(header)
     print("-" * len(header))
