@@ -5,17 +5,29 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from app.cache.redis_tier import RedisUnavailable
 from app.monitoring import health as h
-from app.monitoring import reports
+from app.monitoring import prometheus_window, reports
 from app.monitoring.alerts import Alert, by_severity
+from app.monitoring.cluster import process_name
 from app.monitoring.measurements import Measurements, measure
+from app.monitoring.prometheus_source import PrometheusUnavailable, PrometheusWindow
 from app.monitoring.windows import Window
 from app.runtime import Services
 
 OVERVIEW_WINDOW_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class Sourced:
+    """A window and where it came from."""
+
+    window: Window
+    prometheus: PrometheusWindow | None = None  # it came from Prometheus
+    fallback: str | None = None  # why Prometheus, the configured backend, did not give it
 
 
 class Runbook:
@@ -60,24 +72,47 @@ class Runbook:
     def active_alerts(self) -> list[Alert]:
         return self.s.monitor.evaluate_alerts()
 
-    async def _state(self, seconds: float) -> tuple[Window, Measurements, list[Alert], dict[str, Any], h.Status]:
+    async def window(self, seconds: float) -> Sourced:
+        """From the configured backend: Prometheus when it answers, else this worker's (or Redis') view."""
+        source = self.s.prometheus
+        if source is None:
+            return Sourced(self.s.monitor.window(seconds))
+        try:
+            found = await source.window(seconds)
+        except PrometheusUnavailable as exc:
+            return Sourced(self.s.monitor.window(seconds), fallback=str(exc))
+        return Sourced(found.window, found)
+
+    def scope(self, seconds: float, sourced: Sourced) -> dict[str, Any]:
+        """Whose measurements answer, and from which backend (and why not the configured one)."""
+        found = sourced.prometheus
+        if found is not None:
+            return prometheus_window.scope(found.instances, self.s.monitor.instance, process_name(),
+                                           found.url, found.job, found.query_ms)
+        backend: dict[str, Any] = {"configured": self.s.settings.monitoring_query_backend, "used": "local"}
+        if sourced.fallback is not None:
+            backend["reason"] = sourced.fallback
+        return {**self.s.monitor.scope(seconds), "backend": backend}
+
+    async def _state(self, seconds: float) -> tuple[Sourced, Measurements, list[Alert], dict[str, Any], h.Status]:
         """The window, its measurements, the active alerts, component health and the verdict."""
-        window = self.s.monitor.window(seconds)
-        m = measure(window)
+        sourced = await self.window(seconds)
+        m = measure(sourced.window)
         active = self.active_alerts()
         components = await self.components(m)
-        return window, m, active, components, h.overall(components, by_severity(active)["critical"])
+        return sourced, m, active, components, h.overall(components, by_severity(active)["critical"])
 
     async def health(self) -> dict[str, Any]:
         start = time.perf_counter()
-        _w, _m, active, components, status = await self._state(OVERVIEW_WINDOW_SECONDS)
+        sourced, _m, active, components, status = await self._state(OVERVIEW_WINDOW_SECONDS)
         return {"overall_status": status, "status": status, "timestamp": reports.iso(time.time()),
                 "components": components, "active_alerts": by_severity(active),
                 "maintenance": await self.s.maintenance.state(),
+                "scope": self.scope(OVERVIEW_WINDOW_SECONDS, sourced),
                 "check_duration_ms": round((time.perf_counter() - start) * 1000, 3)}
 
     async def overview(self) -> dict[str, Any]:
-        _w, m, active, components, status = await self._state(OVERVIEW_WINDOW_SECONDS)
+        sourced, m, active, components, status = await self._state(OVERVIEW_WINDOW_SECONDS)
         return {
             "timestamp": reports.iso(time.time()),
             "uptime_seconds": round(time.time() - self.s.started_at, 3),
@@ -95,14 +130,14 @@ class Runbook:
             "alerts": {"total_active": len(active), "by_severity": by_severity(active)},
             "components": {name: c["status"] for name, c in components.items()},
             "maintenance": await self.s.maintenance.state(),
-            "scope": self.s.monitor.scope(OVERVIEW_WINDOW_SECONDS),
+            "scope": self.scope(OVERVIEW_WINDOW_SECONDS, sourced),
         }
 
     async def metrics(self, hours: float) -> dict[str, Any]:
         seconds = hours * 3600
-        window, m, active, components, status = await self._state(seconds)
-        return {**reports.metrics_report(hours, window, m, self.s.monitor.trend(seconds), status, active,
-                                         components["cache"]["memory_usage"]), "scope": self.s.monitor.scope(seconds)}
+        sourced, m, active, components, status = await self._state(seconds)
+        return {**reports.metrics_report(hours, sourced.window, m, self.s.monitor.trend(seconds), status, active,
+                                         components["cache"]["memory_usage"]), "scope": self.scope(seconds, sourced)}
 
     def alerts(self) -> dict[str, Any]:
         active = self.active_alerts()

@@ -21,6 +21,8 @@ from app.monitoring.cluster import ClusterView
 from app.monitoring.exposition import render
 from app.monitoring.kpis import KPI, build_catalog
 from app.monitoring.monitor import Monitor
+from app.monitoring.prometheus_source import PrometheusSource
+from app.monitoring.prometheus_window import job_of
 from app.notify import WebhookNotifier, event
 from app.pushgateway import PushgatewayPusher
 from app.resilience.manager import Resilience
@@ -57,6 +59,7 @@ class Services:
     pusher: PushgatewayPusher | None = None
     started_at: float = field(default_factory=time.time)
     cluster: ClusterView | None = None  # the other workers' and replicas' snapshots, through Redis
+    prometheus: PrometheusSource | None = None  # MONITORING_QUERY_BACKEND=prometheus: windows from there
 
     async def start(self) -> None:
         """Background tasks that need the running event loop."""
@@ -72,6 +75,8 @@ class Services:
             await asyncio.to_thread(self.cluster.leave)  # its last counts stay in the others' windows
         if self.pusher is not None:
             await self.pusher.aclose()
+        if self.prometheus is not None:
+            await self.prometheus.aclose()
         await self.notifier.aclose()
         self.alert_store.refresh(list(self.monitor.alerts.active.values()))  # how long they had fired
         await self.alert_store.aclose()  # before the cache closes the Redis client it writes with
@@ -164,7 +169,16 @@ def build_services(settings: Settings, telemetry: Telemetry) -> Services:
     telemetry.history.on_record = cluster.hook(judge) if cluster is not None else judge
     processor = TextProcessor(llm, cache, resilience, settings.llm_max_concurrency)
     return Services(settings, telemetry, cache, resilience, llm, processor, monitor, catalog, alert_store, notifier,
-                    maintenance, report, build_pusher(settings, telemetry), cluster=cluster)
+                    maintenance, report, build_pusher(settings, telemetry), cluster=cluster,
+                    prometheus=build_prometheus(settings, telemetry))
+
+
+def build_prometheus(settings: Settings, telemetry: Telemetry) -> PrometheusSource | None:
+    """MONITORING_QUERY_BACKEND=prometheus: the series this service exports, as Prometheus scraped them."""
+    if settings.monitoring_query_backend != "prometheus":
+        return None
+    return PrometheusSource(settings.prometheus_url, job_of(telemetry.resource.attributes),
+                            settings.prometheus_query_timeout_seconds)
 
 
 def build_pusher(settings: Settings, telemetry: Telemetry) -> PushgatewayPusher | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -76,6 +77,11 @@ class Settings(BaseSettings):
     enable_external_monitoring: bool = False
     prometheus_gateway_url: str = ""
     prometheus_url: str = ""  # the Prometheus server, probed by /internal/monitoring/dependencies
+    # Where the runbook's windows come from: "local" (this worker's history, merged through Redis when
+    # there is one) or "prometheus" (PROMETHEUS_URL, every instance it scrapes; local when it fails).
+    monitoring_query_backend: Literal["local", "prometheus"] = "local"
+    # Short: a runbook answer waits this long at most before it falls back to the local view.
+    prometheus_query_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
     monitoring_webhook_url: str = ""
     memory_limit_mb: float | None = Field(default=None, gt=0)
 
@@ -145,6 +151,10 @@ class Settings(BaseSettings):
                              "/internal/* (cache clear, breaker reset, maintenance mode): set API_KEY or "
                              "INTERNAL_API_KEY, listen on HOST=127.0.0.1, or set ALLOW_OPEN_INTERNAL=true if "
                              "something in front already guards /internal/*")
+        if self.monitoring_query_backend == "prometheus" and not _has_host_and_port(self.prometheus_url):
+            raise ValueError("MONITORING_QUERY_BACKEND=prometheus needs PROMETHEUS_URL, the Prometheus server to "
+                             "query (e.g. http://localhost:9090), with a host and a valid port"
+                             + (f"; it is {self.prometheus_url!r}" if self.prometheus_url else ""))
         if self.llm_provider == "openai" and not self.llm_base_url:
             raise ValueError("LLM_PROVIDER=openai needs LLM_BASE_URL")
         return self
@@ -161,6 +171,15 @@ class Settings(BaseSettings):
     @property
     def otlp_export_enabled(self) -> bool:
         return bool(self.otel_exporter_otlp_endpoint) or self.enable_external_monitoring
+
+
+def _has_host_and_port(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises on "notaport" or 99999
+    except ValueError:
+        return False
+    return bool(parts.hostname)
 
 
 def _is_loopback(host: str) -> bool:

@@ -55,6 +55,8 @@ def test_defaults_are_valid() -> None:
     ("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon"),
     ("RESILIENCE_FAILURE_THRESHOLD", "0"),
     ("ENABLE_MONITORING", "perhaps"),
+    ("MONITORING_QUERY_BACKEND", "graphite"),
+    ("PROMETHEUS_QUERY_TIMEOUT_SECONDS", "0"),
 ])
 def test_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
     error = error_for(monkeypatch, **{variable: value})
@@ -65,6 +67,17 @@ def test_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, variable:
 def test_critical_memory_below_warning_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     error = error_for(monkeypatch, ALERT_MEMORY_WARNING_MB="50", ALERT_MEMORY_CRITICAL_MB="40")
     assert "ALERT_MEMORY_CRITICAL_MB" in str(error)
+
+
+def test_prometheus_backend_needs_prometheus_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert (settings().monitoring_query_backend, settings().prometheus_query_timeout_seconds) == ("local", 2.0)
+    error = error_for(monkeypatch, MONITORING_QUERY_BACKEND="prometheus")
+    assert "MONITORING_QUERY_BACKEND=prometheus needs PROMETHEUS_URL" in str(error)
+    monkeypatch.setenv("PROMETHEUS_URL", "http://prometheus:notaport")
+    assert "'http://prometheus:notaport'" in str(error_for(monkeypatch))
+    monkeypatch.setenv("PROMETHEUS_URL", "http://prometheus:9090/")
+    s = settings()
+    assert (s.monitoring_query_backend, s.prometheus_url) == ("prometheus", "http://prometheus:9090")
 
 
 def test_memory_thresholds_in_order_are_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -133,3 +146,9 @@ def test_python_m_app_names_the_variable_of_a_cross_field_error(tmp_path: Path) 
     done = _run_app(tmp_path, ALERT_MEMORY_WARNING_MB="50", ALERT_MEMORY_CRITICAL_MB="10")
     assert done.returncode == 2, done.stdout + done.stderr
     assert "ALERT_MEMORY_CRITICAL_MB" in done.stderr
+
+
+def test_python_m_app_refuses_the_prometheus_backend_without_its_url(tmp_path: Path) -> None:
+    done = _run_app(tmp_path, MONITORING_QUERY_BACKEND="prometheus")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "MONITORING_QUERY_BACKEND=prometheus needs PROMETHEUS_URL" in done.stderr
