@@ -51,65 +51,68 @@ class _Measurement:
         self.attributes = attributes
 
 
+_Binding = tuple[Any, tuple[_Aggregation, ...] | None]  # (the reader storages it was made for, aggregations)
+
+
 class _Bound:
-    __slots__ = ("_aggregations", "_attributes", "_consumer", "_filter", "_instrument", "_storages")
+    __slots__ = ("_attributes", "_binding", "_consumer", "_instrument")
 
     def __init__(self, instrument: Any, attributes: Attributes) -> None:
         self._instrument = instrument
         self._attributes = dict(attributes or {})
-        self._consumer: Any = None
-        self._storages: Any = None
-        self._aggregations: tuple[_Aggregation, ...] | None = None
-        self._filter: Any = None
-        self._bind()
+        self._consumer: Any = getattr(instrument, "_measurement_consumer", None)  # None: the API's no-op
+        # Made at the first record, not here: resolving creates the aggregation, and an aggregation
+        # never recorded to would still export a zero point at every collection (the SDK makes none).
+        self._binding: _Binding | None = None
+        if self._consumer is not None:
+            try:  # cleaned once, as the SDK's Measurement cleans them on every record
+                from opentelemetry.sdk.metrics._internal.measurement import Measurement
 
-    def _bind(self) -> None:
-        self._aggregations = None
+                self._attributes = dict(Measurement(0, 0, instrument, Context(), self._attributes).attributes or {})
+            except Exception:
+                self._consumer = None  # not the SDK this was written against: the public path
+
+    def _bind(self, storages: Any) -> _Binding:
         try:
-            self._aggregations = self._resolve()
+            return storages, self._resolve(storages)
         except Exception:  # an SDK that is not the one this was written against: the public path
             _log.debug("binding %r failed; using the SDK's record path", self._instrument, exc_info=True)
+            return storages, None
 
-    def _resolve(self) -> tuple[_Aggregation, ...] | None:
+    def _resolve(self, storages: Any) -> tuple[_Aggregation, ...] | None:
         from opentelemetry.sdk.metrics._internal._view_instrument_match import _hash_attributes
-        from opentelemetry.sdk.metrics._internal.measurement import Measurement
 
-        instrument = self._instrument
-        consumer = getattr(instrument, "_measurement_consumer", None)
-        if consumer is None:
-            return None  # the API's no-op instrument
-        # Cleaned once, as Measurement would clean them on every record.
-        probe = Measurement(0, 0, instrument, Context(), self._attributes)
-        self._attributes = dict(probe.attributes or {})
-        storages = consumer._reader_storages
+        matches = [match for storage in storages.values()
+                   for match in storage._get_or_init_view_instrument_match(self._instrument)]
+        if any(match._reset_on_collect for match in matches):
+            return None  # delta: the aggregation object changes at every collection
         aggregations: list[_Aggregation] = []
-        for storage in storages.values():
-            for match in storage._get_or_init_view_instrument_match(instrument):
-                if match._reset_on_collect:
-                    return None  # delta: the aggregation object changes at every collection
-                attributes = dict(self._attributes)
-                if match._view._attribute_keys is not None:
-                    attributes = {k: v for k, v in attributes.items() if k in match._view._attribute_keys}
-                with match._lock:
-                    aggregations.append(match._get_or_create_aggregation(_hash_attributes(attributes), attributes))
-        self._consumer, self._storages = consumer, storages
-        self._filter = consumer._sdk_config.exemplar_filter
+        for match in matches:
+            attributes = dict(self._attributes)
+            if match._view._attribute_keys is not None:
+                attributes = {k: v for k, v in attributes.items() if k in match._view._attribute_keys}
+            with match._lock:  # the same call, under the same lock, as the SDK's first record makes
+                aggregations.append(match._get_or_create_aggregation(_hash_attributes(attributes), attributes))
         return tuple(aggregations)
 
     def _aggregate(self, amount: float, context: Context | None) -> bool:
         """Record through the binding; False when the caller must take the public path."""
-        if self._aggregations is None or not self._instrument._is_enabled():  # a MeterConfigurator may disable it
+        consumer = self._consumer
+        if consumer is None or not self._instrument._is_enabled():  # a MeterConfigurator may disable it
             return False
-        if self._consumer._reader_storages is not self._storages:  # a reader added or removed
-            self._bind()
-            if self._aggregations is None:
-                return False
+        binding = self._binding  # read once: another thread may rebind meanwhile
+        storages = consumer._reader_storages
+        if binding is None or binding[0] is not storages:  # the first record, or a reader added or removed
+            self._binding = binding = self._bind(storages)
+        aggregations = binding[1]
+        if aggregations is None:
+            return False
         context = context or get_current()
         now = time_ns()
         attributes = self._attributes
         measurement = _Measurement(amount, now, self._instrument, context, attributes)
-        sample = self._filter.should_sample(amount, now, attributes, context)
-        for aggregation in self._aggregations:
+        sample = consumer._sdk_config.exemplar_filter.should_sample(amount, now, attributes, context)
+        for aggregation in aggregations:
             aggregation.aggregate(measurement, sample)
         return True
 

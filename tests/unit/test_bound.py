@@ -125,7 +125,30 @@ def test_the_services_own_providers_take_the_fast_path(telemetry: Telemetry) -> 
     """With the pinned SDK the binding resolves (no silent fallback): what the benchmark figures rely on."""
     hist = bind_histogram(telemetry.instruments.db_duration, {"db.system.name": "redis"})
     count = bind_counter(telemetry.instruments.cache_lookups, {"app.cache.result": "hit"})
-    assert hist._aggregations and count._aggregations
+    hist.record(0.001)
     count.add(3)
+    assert hist._binding and hist._binding[1] and count._binding and count._binding[1]
     snap = telemetry.reader.snapshot()
     assert sum(snap.series("app.cache.lookups").values()) == 3
+
+
+def test_a_bound_set_never_recorded_exports_nothing_as_on_the_sdk_path() -> None:
+    sdk_reader, sdk_meter, bound_reader, bound_meter = _pair()
+    sdk_meter.create_histogram("d")
+    sdk_meter.create_counter("c")
+    bind_histogram(bound_meter.create_histogram("d"), ATTRS)
+    bind_counter(bound_meter.create_counter("c"), ATTRS)
+    assert sdk_reader.get_metrics_data() is None
+    assert bound_reader.get_metrics_data() is None  # no zero point for a set nothing was recorded to
+
+
+def test_a_disabled_meter_records_nothing_through_a_binding() -> None:
+    from opentelemetry.sdk.metrics._internal import _MeterConfig
+
+    reader = InMemoryMetricReader()
+    meter = MeterProvider(metric_readers=[reader]).get_meter("t")
+    counter = meter.create_counter("c")
+    count = bind_counter(counter, ATTRS)
+    counter._meter_config = _MeterConfig(is_enabled=False)  # what a MeterConfigurator sets
+    count.add(1)
+    assert reader.get_metrics_data() is None
