@@ -9,6 +9,10 @@ scope and attribute (key, value) pair kept and reused: spans of one service repe
 attributes (method, route, status, server address, ...). ``tests/unit/test_otlp_spans.py`` parses the
 output with the official protobuf classes and compares it with the official encoder's message.
 
+One difference that no backend sees: spans are grouped into ``ResourceSpans``/``ScopeSpans`` by the
+identity of their Resource and scope objects (one per provider and tracer), where the official encoder
+groups equal ones; two providers with equal resources give two ``ResourceSpans`` here.
+
 ``install()`` points the OTLP/HTTP span exporter at this encoder. Whatever this encoder cannot handle
 (a batch it fails on) is encoded by the official encoder: never a lost batch.
 """
@@ -28,7 +32,9 @@ __all__ = ["encode_spans", "install"]
 _log = logging.getLogger(__name__)
 
 _LEN, _VARINT, _I64, _I32 = 2, 0, 1, 5
-_MAX_CACHED = 4096  # attribute pairs and names kept encoded; past this the cache starts over
+_MAX_CACHED = 4096  # attribute pairs and resources/scopes kept encoded; past this the cache starts over
+_MAX_CACHED_TEXT = 256  # longer strings (a long path, opted-in prompt text) are encoded each time, not kept
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _pack_q = struct.Struct("<Q").pack
 _pack_d = struct.Struct("<d").pack
 _pack_i = struct.Struct("<I").pack
@@ -75,6 +81,8 @@ def _any_value(value: Any) -> bytes:
     if isinstance(value, str):
         return _field(1, value.encode())
     if isinstance(value, int):
+        if not _INT64_MIN <= value <= _INT64_MAX:  # as the official encoder: refused, the attribute skipped
+            raise ValueError(f"Value out of range: {value}")
         return _tag(3, _VARINT) + _varint(value)
     if isinstance(value, float):
         return _tag(4, _I64) + _pack_d(value)
@@ -120,8 +128,10 @@ def _attributes(field: int, attributes: Mapping[str, Any] | None) -> bytes:
     parts = []
     for key, value in attributes.items():
         try:
-            if isinstance(value, str | int | float | bool) or value is None:
-                # (type, value): True and 1 (and 1.0) are equal keys of a dict, not equal encodings
+            if (isinstance(value, int) or value is None
+                    or (isinstance(value, str) and len(value) <= _MAX_CACHED_TEXT)):
+                # (type, value): True and 1 are equal keys of a dict, not equal encodings. Floats are not
+                # kept: 0.0 and -0.0 are equal keys too, and span attributes rarely repeat a float.
                 cache_key = (field, key, type(value), value)
                 encoded = _pairs.get(cache_key)
                 if encoded is None:
@@ -129,7 +139,7 @@ def _attributes(field: int, attributes: Mapping[str, Any] | None) -> bytes:
                         _pairs.clear()
                     _pairs[cache_key] = encoded = _pair(field, key, value)
                 parts.append(encoded)
-            else:  # sequences and mappings: not hashable in general, built each time
+            else:  # floats, long strings, sequences and mappings: built each time
                 parts.append(_field(field, _key_value(key, value)))
         except Exception as error:
             _log.exception("Failed to encode key %s: %s", key, error)

@@ -133,3 +133,26 @@ def test_the_installed_exporter_posts_the_official_message(sink: tuple[str, list
     assert len(bodies) == 1
     assert ExportTraceServiceRequest.FromString(bodies[0]) == official_encode(spans)
     assert "fast span encoding failed" not in caplog.text  # the fast path made it, not the fallback
+
+
+@pytest.mark.parametrize("value", [2**63, 2**70, -(2**63) - 1, (1, 2**64)])
+def test_integers_outside_int64_are_skipped_like_the_official_encoder_does(value: object) -> None:
+    kept = _Keep()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(kept))
+    provider.get_tracer("t").start_span("s", attributes={"big": value, "ok": 2**63 - 1}).end()  # type: ignore[dict-item]
+    mine = ExportTraceServiceRequest.FromString(otlp_spans.encode_spans(kept.spans))  # parses: nothing corrupt
+    assert mine == official_encode(kept.spans)
+    assert [a.key for a in mine.resource_spans[0].scope_spans[0].spans[0].attributes] == ["ok"]
+
+
+def test_negative_zero_is_not_served_from_the_cache_of_zero() -> None:
+    kept = _Keep()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(kept))
+    for value in (0.0, -0.0):
+        provider.get_tracer("t").start_span("s", attributes={"ratio": value}).end()
+    encoded = otlp_spans.encode_spans(kept.spans)
+    spans = ExportTraceServiceRequest.FromString(encoded).resource_spans[0].scope_spans[0].spans
+    signs = [str(s.attributes[0].value.double_value) for s in spans]
+    assert signs == ["0.0", "-0.0"]
