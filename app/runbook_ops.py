@@ -38,7 +38,7 @@ class OpsRunbook:
         history = self.s.telemetry.history
         latest = history.latest()
         start = latest.timestamp - days * 86400
-        points = memory.memory_points([s for s in history.snapshots() if s.timestamp >= start] + [latest])
+        points = memory.memory_points(history.through(start, latest))
         settings = self.s.settings
         cache_limits = {"warning": settings.alert_memory_warning_mb, "critical": settings.alert_memory_critical_mb,
                         "max": settings.cache_memory_max_bytes / 1e6}

@@ -124,6 +124,13 @@ class SnapshotHistory:
         finally:
             self._pinned.reset(token)
 
+    def through(self, start: float, latest: Snapshot) -> list[Snapshot]:
+        """The kept snapshots from ``start`` on that are older than ``latest``, then ``latest``: a series
+        of cumulative states in time order, even when ``latest`` is a pinned one that a later record of
+        the history thread has overtaken."""
+        with self._lock:
+            return [s for s in self._snapshots if start <= s.timestamp < latest.timestamp] + [latest]
+
     def at_or_before(self, timestamp: float) -> Snapshot | None:
         """The newest snapshot taken at or before ``timestamp``, else the oldest one kept."""
         with self._lock:

@@ -45,9 +45,10 @@ class Snapshot:
     meta: dict[str, MetricMeta] = field(default_factory=dict)
     # Series by metric name, built on the first read: a 168-hour answer reads each of a few dozen
     # snapshots a few dozen times, and a scan of every series per read was half its time.
-    _by_name: dict[str, Mapping[Attrs, float]] | None = field(default=None, compare=False, repr=False)
-    _histograms_by_name: dict[str, Mapping[Attrs, HistogramPoint]] | None = field(default=None, compare=False,
-                                                                                  repr=False)
+    # Not init fields: dataclasses.replace() builds a new snapshot whose index is its own.
+    _by_name: dict[str, dict[Attrs, float]] | None = field(default=None, init=False, compare=False, repr=False)
+    _histograms_by_name: dict[str, dict[Attrs, HistogramPoint]] | None = field(
+        default=None, init=False, compare=False, repr=False)
 
     def series(self, name: str) -> Mapping[Attrs, float]:
         index = self._by_name
@@ -70,19 +71,20 @@ class Snapshot:
         size += sum(sys.getsizeof(v) for v in self.values.values())
         size += sum(sys.getsizeof(h) + sys.getsizeof(h.counts) for h in self.histograms.values())
         for index in (self._by_name, self._histograms_by_name):
-            if index is not None:  # a dict per metric behind a proxy, sharing the keys and values above
-                size += sys.getsizeof(index) + sum(sys.getsizeof(m) + sys.getsizeof(dict(m)) for m in index.values())
+            if index is not None:  # a dict per metric, sharing the keys and values above
+                size += sys.getsizeof(index) + sum(sys.getsizeof(m) for m in index.values())
         return size
 
 
 _EMPTY: Mapping[Attrs, Any] = MappingProxyType({})
 
 
-def _by_metric(series: Mapping[SeriesKey, V]) -> dict[str, Mapping[Attrs, V]]:
+def _by_metric(series: Mapping[SeriesKey, V]) -> dict[str, dict[Attrs, V]]:
+    """Plain dicts (picklable), handed out as read-only ``Mapping``s."""
     grouped: dict[str, dict[Attrs, V]] = {}
     for (name, attrs), value in series.items():
         grouped.setdefault(name, {})[attrs] = value
-    return {name: MappingProxyType(values) for name, values in grouped.items()}
+    return grouped
 
 
 class Interner:

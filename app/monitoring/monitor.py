@@ -70,7 +70,7 @@ class Monitor:
         members = self.members()
         if members:
             return self._cluster_trend(latest, start, points, members)
-        kept = [s for s in self.history.snapshots() if s.timestamp >= start] + [latest]
+        kept = self.history.through(start, latest)
         if len(kept) < 2:
             return []
         step = max(1, (len(kept) - 1) // points)

@@ -153,3 +153,29 @@ def test_series_by_name_reads_what_the_snapshot_holds() -> None:
     assert dict(snap.series("missing")) == {}
     assert snap.series("a") is snap.series("a")  # indexed once
     assert snap == Snapshot(1.0, values=dict(snap.values))  # the index is not part of the value
+
+
+def test_through_keeps_time_order_when_a_record_overtakes_a_pinned_latest(telemetry: Telemetry) -> None:
+    clock = {"now": 1000.0}
+    history = SnapshotHistory(telemetry.reader, 60.0, WEEK, clock=lambda: clock["now"])
+    for _ in range(3):
+        history.record()
+        clock["now"] += 60
+    with history.pinned():
+        latest = history.latest()  # t=1180
+        clock["now"] += 60
+        history.record()  # the history thread, during the answer: t=1240, newer than the pin
+        series = history.through(0.0, latest)
+    assert [s.timestamp for s in series] == [1000.0, 1060.0, 1120.0, 1180.0]
+
+
+def test_replace_pickle_and_copy_do_not_carry_a_stale_index() -> None:
+    import copy
+    import pickle
+    from dataclasses import replace
+
+    snap = Snapshot(1.0, values={("m", ()): 1.0})
+    assert dict(snap.series("m")) == {(): 1.0}  # indexed
+    assert dict(replace(snap, values={("m", ()): 5.0}).series("m")) == {(): 5.0}
+    assert pickle.loads(pickle.dumps(snap)) == snap
+    assert dict(copy.deepcopy(snap).series("m")) == {(): 1.0}
