@@ -53,7 +53,7 @@ _MAX_CACHED: Final = 1024  # attribute sets kept (span, metric); past this they 
 
 _log = logging.getLogger(__name__)
 _AttrKey = tuple[str, str | None, int, str | None, str, str]
-_Shape = tuple[str, str, bytes | None, bytes | None, str | None, str, str]  # what a server span's attributes depend on
+_Shape = tuple[str, str, bytes | str, bytes | None, str | None, str, str]  # what a server span's attributes depend on
 _Attrs = dict[str, AttributeValue]
 
 
@@ -133,8 +133,9 @@ class LeanHTTPMiddleware:
         parent = propagate.extract(carrier) if carrier else None
         method = scope["method"]
         client = scope.get("client")
-        shape = (method, scope["path"], host, agent, client[0] if client else None, scope.get("scheme", "http"),
-                 scope.get("http_version", "1.1"))
+        # With no Host header server.address/port come from the listener: it is then part of the shape.
+        shape = (method, scope["path"], host if host is not None else repr(scope.get("server")), agent,
+                 client[0] if client else None, scope.get("scheme", "http"), scope.get("http_version", "1.1"))
         attrs = self._span_attrs.get(shape)
         if attrs is None:
             # The SDK copies what it keeps (only a sampled span keeps anything): one dict serves every
@@ -147,7 +148,8 @@ class LeanHTTPMiddleware:
         return span, trace.set_span_in_context(span, parent)
 
     def _span_attributes(self, shape: _Shape, scope: Scope) -> _Attrs:
-        method, path, host, agent, client, scheme, version = shape
+        method, path, host_or_server, agent, client, scheme, version = shape
+        host = host_or_server if isinstance(host_or_server, bytes) else None
         attrs: _Attrs = {
             "http.request.method": method if method in KNOWN_METHODS else "_OTHER",
             "url.path": path,

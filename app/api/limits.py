@@ -51,9 +51,10 @@ class BodySizeLimitMiddleware:
         if declared is not None and declared > limit.max_bytes:
             await _refuse(send, limit.message(declared))
             return
-        if declared is not None or not chunked:
+        if not chunked:
             # The server holds a body to its Content-Length (none: no body): only chunked bodies need
-            # counting, and the wrappers below would cost every other request its share of the budget.
+            # counting (whatever Content-Length says beside it: a chunked body is framed by its chunks),
+            # and the wrappers below would cost every other request its share of the budget.
             await self.app(scope, receive, send)
             return
 

@@ -81,6 +81,29 @@ async def test_the_middleware_never_calls_receive_for_a_declared_oversize_body()
     assert sent[0]["status"] == 413 and json.loads(sent[1]["body"])["error"] == "request_too_large"
 
 
+async def test_a_chunked_body_is_counted_whatever_content_length_says_beside_it() -> None:
+    """h11 frames a body by its chunks when both headers come: a small Content-Length must not pass it."""
+    sent: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        while (await receive()).get("more_body"):
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"read"})
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"x" * 512, "more_body": True}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    middleware = BodySizeLimitMiddleware(app, BodyLimit(1024, "MAX_REQUEST_BYTES"))
+    scope = {"type": "http", "method": "POST", "path": "/v1/x",
+             "headers": [(b"content-length", b"1"), (b"transfer-encoding", b"chunked")]}
+    await middleware(scope, receive, send)
+    assert sent[0]["status"] == 413
+
+
 def test_restore_has_its_own_larger_limit(client_for: Any) -> None:
     client = client_for(redis_enabled=False, max_request_bytes=4096, max_restore_bytes=1024 * 1024)
     backup = client.get("/internal/cache/backup").json()
