@@ -65,8 +65,8 @@ def create_app(settings: Settings | None = None, telemetry: Telemetry | None = N
     app = FastAPI(title="LLM text processing service", version=VERSION, lifespan=lifespan,
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.settings = settings
-    for router in (health.router, v1.router):
-        app.include_router(router)
+    health.install(app)
+    v1.install(app)
     # The operator surface: guarded here, where it is included, so no /internal endpoint can miss it.
     for router in (alerts_ops.router, monitoring.router, monitoring_ops.router, resilience.router, cache.router):
         app.include_router(router, dependencies=[OperatorKeyDep, OneSnapshotDep])
