@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from functools import lru_cache
 
 from instrumentation.prometheus_names import label_name, metric_name
 from instrumentation.snapshot import Attrs, Snapshot
@@ -16,8 +17,16 @@ def _escape(value: object) -> str:
     return str(value).replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
+@lru_cache(maxsize=4096)
+def _pairs(attrs: Attrs) -> str:
+    """A series' label pairs, built once: a histogram repeats them on each of its ~15 bucket lines, and
+    the same series come back in every scrape (attribute tuples are interned by the reader)."""
+    return ",".join(f'{label_name(k)}="{_escape(v)}"' for k, v in attrs)
+
+
 def _labels(attrs: Attrs, extra: Iterable[tuple[str, str]] = ()) -> str:
-    pairs = [f'{label_name(k)}="{_escape(v)}"' for k, v in attrs] + [f'{k}="{v}"' for k, v in extra]
+    pairs = [p] if (p := _pairs(attrs)) else []
+    pairs += [f'{k}="{v}"' for k, v in extra]
     return "{" + ",".join(pairs) + "}" if pairs else ""
 
 
