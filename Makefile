@@ -26,7 +26,7 @@ test: $(STAMP)
 	REDIS_PORT=$(TEST_REDIS_PORT) scripts/redis.sh start
 	set -o pipefail; status=0; \
 	TEST_REDIS_URL=redis://127.0.0.1:$(TEST_REDIS_PORT)/0 $(PY) -m pytest -q $(PYTEST_ARGS) || status=$$?; \
-	REDIS_PORT=$(TEST_REDIS_PORT) scripts/redis.sh stop; exit $$status
+	REDIS_PORT=$(TEST_REDIS_PORT) scripts/redis.sh stop >/dev/null; exit $$status  # pytest's summary stays the last line
 
 lint: $(STAMP)
 	$(PY) -m ruff check app instrumentation tests bench
