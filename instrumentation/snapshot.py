@@ -20,6 +20,9 @@ Attrs = tuple[tuple[str, AttrValue], ...]
 SeriesKey = tuple[str, Attrs]
 Kind = Literal["counter", "updowncounter", "gauge", "histogram"]
 V = TypeVar("V")
+# Series by metric name (values, histograms), built on a snapshot's first read: a 168-hour answer reads
+# each of a few dozen snapshots a few dozen times, and a scan of every series per read was half its time.
+_Index = tuple[dict[str, dict[Attrs, float]], dict[str, dict[Attrs, "HistogramPoint"]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,26 +46,21 @@ class Snapshot:
     values: dict[SeriesKey, float] = field(default_factory=dict)  # counters, up-down counters, gauges
     histograms: dict[SeriesKey, HistogramPoint] = field(default_factory=dict)
     meta: dict[str, MetricMeta] = field(default_factory=dict)
-    # Series by metric name, built on the first read: a 168-hour answer reads each of a few dozen
-    # snapshots a few dozen times, and a scan of every series per read was half its time.
-    # Not init fields: dataclasses.replace() builds a new snapshot whose index is its own.
-    _by_name: dict[str, dict[Attrs, float]] | None = field(default=None, init=False, compare=False, repr=False)
-    _histograms_by_name: dict[str, dict[Attrs, HistogramPoint]] | None = field(
-        default=None, init=False, compare=False, repr=False)
+    # Not an init field: dataclasses.replace() builds a new snapshot whose index is its own.
+    _index: _Index | None = field(default=None, init=False, compare=False, repr=False)
 
     def series(self, name: str) -> Mapping[Attrs, float]:
-        index = self._by_name
-        if index is None:
-            index = _by_metric(self.values)
-            object.__setattr__(self, "_by_name", index)
-        return index.get(name, _EMPTY)
+        return self._indexed()[0].get(name, _EMPTY)
 
     def histogram_series(self, name: str) -> Mapping[Attrs, HistogramPoint]:
-        index = self._histograms_by_name
+        return self._indexed()[1].get(name, _EMPTY)
+
+    def _indexed(self) -> _Index:
+        index = self._index
         if index is None:
-            index = _by_metric(self.histograms)
-            object.__setattr__(self, "_histograms_by_name", index)
-        return index.get(name, _EMPTY)
+            index = (_by_metric(self.values), _by_metric(self.histograms))
+            object.__setattr__(self, "_index", index)
+        return index
 
     def approx_bytes(self) -> int:
         """Approximate memory held by this snapshot (keys and tuples are interned and shared), its
@@ -70,9 +68,8 @@ class Snapshot:
         size = sys.getsizeof(self.values) + sys.getsizeof(self.histograms)
         size += sum(sys.getsizeof(v) for v in self.values.values())
         size += sum(sys.getsizeof(h) + sys.getsizeof(h.counts) for h in self.histograms.values())
-        for index in (self._by_name, self._histograms_by_name):
-            if index is not None:  # a dict per metric, sharing the keys and values above
-                size += sys.getsizeof(index) + sum(sys.getsizeof(m) for m in index.values())
+        for by_name in self._index or ():  # a dict per metric, sharing the keys and values above
+            size += sys.getsizeof(by_name) + sum(sys.getsizeof(m) for m in by_name.values())
         return size
 
 
