@@ -72,6 +72,11 @@ class _Bound:
             except Exception:
                 self._consumer = None  # not the SDK this was written against: the public path
 
+    @property
+    def attributes(self) -> dict[str, Any]:
+        """The attribute set it records with (a copy)."""
+        return dict(self._attributes)
+
     def _bind(self, storages: Any) -> _Binding:
         try:
             return storages, self._resolve(storages)

@@ -51,16 +51,15 @@ class RedisTier:
         self.last_error: str | None = None
         self.last_error_at: float | None = None
         self.failures = 0
-        self._attrs: dict[str, dict[str, str]] = {}
         self._durations: dict[str, BoundHistogram] = {}
         for op in ("GET", "SET", "DEL", "PING", "SCAN", "INFO", "PIPELINE"):
             self._bind(op)
 
     def _bind(self, op: str) -> None:
-        """The attributes of ``op``, and its duration bound to them once: a record per Redis call."""
+        """The duration of ``op`` bound to its attributes once: a record per Redis call."""
         if op not in self._durations:
-            self._attrs[op] = {"db.system.name": "redis", "db.operation.name": op}
-            self._durations[op] = bind_histogram(self._instruments.db_duration, self._attrs[op])
+            self._durations[op] = bind_histogram(self._instruments.db_duration,
+                                                 {"db.system.name": "redis", "db.operation.name": op})
 
     async def get(self, key: str) -> bytes | None:
         value: Any = await self._call("GET", lambda: self.client.get(key))
@@ -141,7 +140,7 @@ class RedisTier:
             result = await fn()
         except (RedisError, OSError) as exc:
             self._instruments.db_duration.record(
-                time.perf_counter() - start, {**self._attrs[op], "error.type": type(exc).__name__})
+                time.perf_counter() - start, {**self._durations[op].attributes, "error.type": type(exc).__name__})
             self._mark_down(exc)
             raise RedisUnavailable(str(exc)) from exc
         self._durations[op].record(time.perf_counter() - start)
