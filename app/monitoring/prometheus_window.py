@@ -85,8 +85,11 @@ _INT_ATTRIBUTES = frozenset({"http.response.status_code"})  # recorded as int; i
 REQUESTS_BY_INSTANCE: QueryKey = ("instance", "requests")
 LAST_SEEN_BY_INSTANCE: QueryKey = ("instance", "last_seen")
 # When the service's data begins, so a window longer than the service's life covers what there is,
-# as the in-process ``covered_seconds`` does: a subquery at a 120th of the window, and, for data younger
-# than one of its steps (which it cannot see), a finer one over the last two steps.
+# as the in-process ``covered_seconds`` does: a subquery at a 120th of the window; for data younger
+# than one of its steps (which it cannot see), a finer one over the last two steps; and for data
+# younger than one fine step (every sample after the last step the subquery evaluates at: the first
+# scrape of a new service), the samples as they stand. Each is at most one of its steps late, never
+# early: the answer claims no more than Prometheus holds.
 DATA_START: QueryKey = ("window", "start")
 
 
@@ -136,7 +139,8 @@ def queries(job: str, seconds: float) -> dict[QueryKey, str]:
     stamps = f"timestamp({memory.metric}{{{where}}})"
     step = seconds / 120
     out[DATA_START] = (f"min(min_over_time({stamps}[{w}:{duration(step)}]))"
-                       f" or min(min_over_time({stamps}[{duration(2 * step)}:{duration(step / 60)}]))")
+                       f" or min(min_over_time({stamps}[{duration(2 * step)}:{duration(step / 60)}]))"
+                       f" or min({stamps})")
     return out
 
 
@@ -208,9 +212,10 @@ def snapshot(answers: Mapping[QueryKey, Sequence[Sample]], timestamp: float) -> 
 
 def window(answers: Mapping[QueryKey, Sequence[Sample]], now: float, seconds: float) -> Window:
     """From nothing at the window's start (or where the data begins, when later) to what happened
-    since: ``Window`` subtracts an empty snapshot."""
+    since: ``Window`` subtracts an empty snapshot. No known start covers nothing, rather than claim
+    the whole window."""
     begins = [value for _labels, value in answers.get(DATA_START, ()) if math.isfinite(value)]
-    start = max(now - seconds, min(begins, default=now - seconds))
+    start = max(now - seconds, min(begins, default=now))
     return Window(Snapshot(min(start, now)), snapshot(answers, now))
 
 

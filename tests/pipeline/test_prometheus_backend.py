@@ -11,9 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
+from app.monitoring import prometheus_window as pw
+from instrumentation.instruments import PROCESS_MEMORY
 from tests.helpers.processes import LiveService, RedisServer
 
-from .stack import SETUP_TIMEOUT, Stack, poll, service_env
+from .stack import SETUP_TIMEOUT, Stack, poll, prom_api, service_env
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.timeout(SETUP_TIMEOUT + 300)]
 
@@ -88,3 +90,25 @@ def test_runbook_answers_with_prometheus_numbers_for_every_worker(stack: Stack,
 
     health = get(live, f"{OPS}/health")
     assert health["scope"]["source"] == "prometheus" and health["overall_status"] in ("healthy", "degraded")
+
+
+def test_the_data_start_is_found_when_asked_just_after_the_first_scrape(stack: Stack,
+                                                                        service: tuple[LiveService, str]) -> None:
+    """A service scraped once: every sample is after the last step the subqueries evaluate at (the
+    race a young service loses about one time in four). Asked at that moment, the window still
+    begins at the first sample, never an hour back."""
+    _live, name = service
+    memory = next(s for s in pw.SERIES if s.name == PROCESS_MEMORY).metric
+
+    def first_sample() -> float | None:
+        raw = prom_api(stack.prometheus, "query", query=f'{memory}{{job="{name}"}}[1h]')
+        stamps = [float(t) for series in raw["result"] for t, _v in series["values"]]
+        return min(stamps) if stamps else None
+
+    t0 = poll(first_sample, f"a scrape of {name} in Prometheus")
+    at = t0 + 0.001  # after the sample, before the next aligned subquery step (unless t0 sits on one)
+    answer = prom_api(stack.prometheus, "query", query=pw.queries(name, 3600)[pw.DATA_START], time=f"{at:.3f}")
+    begins = [float(item["value"][1]) for item in answer["result"]]
+    assert begins and t0 <= min(begins) <= at
+    window = pw.window({pw.DATA_START: [({}, b) for b in begins]}, at, 3600)
+    assert 0 <= window.seconds <= 0.01  # what Prometheus held then: one sample's worth

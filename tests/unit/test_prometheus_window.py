@@ -58,6 +58,12 @@ def test_real_answers_measure_as_the_guide_reads_them() -> None:
     assert rows["/health"]["requests"] == 3 and rows["/health"]["api"] is False
 
 
+def test_a_window_whose_data_start_is_unknown_claims_no_coverage() -> None:
+    answers = real_answers()
+    del answers[pw.DATA_START]
+    assert pw.window(answers, NOW, 3600).seconds == 0.0  # not the hour it was asked for
+
+
 def test_le_is_read_as_a_number_and_buckets_become_per_bucket_counts() -> None:
     point = pw.histogram_point({1.0: 2, 0.5: 1, 1048576.0: 5, math.inf: 6}, 9.5)
     assert point.bounds == (0.5, 1.0, 1048576.0)
@@ -158,6 +164,7 @@ def answers_for(snapshots: Sequence[Snapshot]) -> dict[pw.QueryKey, list[pw.Samp
             answers[(s.name, "value")] = grouped(samples, s.metric, by, GAUGE_MERGE.get(s.name, "sum")
                                                  if s.kind == "gauge" else "sum")
     answers[pw.LAST_SEEN_BY_INSTANCE] = [({"instance": f"i{i}"}, 1.0) for i in range(len(snapshots))]
+    answers[pw.DATA_START] = [({}, NOW - 3600.0)]  # the data is older than any window asked
     return answers
 
 
