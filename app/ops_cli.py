@@ -57,8 +57,11 @@ def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
     default = argparse.SUPPRESS if suppress else None
     parser.add_argument("--url", default=default if suppress else os.environ.get("LLM_OPS_URL", DEFAULT_URL),
                         help=f"the service's base URL (env LLM_OPS_URL; default {DEFAULT_URL})")
-    parser.add_argument("--api-key", default=default if suppress else os.environ.get("LLM_OPS_API_KEY"),
-                        help="sent as 'Authorization: Bearer <key>' (env LLM_OPS_API_KEY)")
+    parser.add_argument("--api-key",
+                        default=default if suppress else (os.environ.get("LLM_OPS_API_KEY")
+                                                          or os.environ.get("INTERNAL_API_KEY")),
+                        help="the operator key, sent as 'Authorization: Bearer <key>' "
+                             "(env LLM_OPS_API_KEY, else INTERNAL_API_KEY as the service reads it)")
     parser.add_argument("--timeout", type=_timeout, default=default if suppress else 10.0,
                         help="seconds to wait for each answer (default 10)")
     parser.add_argument("--json", action="store_true", default=default if suppress else False,

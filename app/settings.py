@@ -31,12 +31,15 @@ class Settings(BaseSettings):
     # uvicorn worker processes of `python -m app`; with Redis the runbook answers add them all up
     workers: int = Field(default=1, ge=1, le=64)
 
-    # Access: with no key configured /v1 and /internal run open (development default). /internal/*
-    # takes the /v1 keys and INTERNAL_API_KEY, an operator-only key that does not open /v1.
+    # Access (app/api/access.py): client keys open /v1 (open while none is configured); operator keys
+    # open /internal/*, which answers loopback clients only while none is configured. Neither opens
+    # the other surface.
     api_key: str = ""
     additional_api_keys: Annotated[list[str], NoDecode] = []
     internal_api_key: str = ""
-    allow_open_internal: bool = False  # production: /internal/* without a key on a non-loopback HOST
+    additional_internal_api_keys: Annotated[list[str], NoDecode] = []
+    # /internal/* without an operator key to every client, not only loopback: something in front guards it
+    allow_open_internal: bool = False
     # Request bodies over these are refused with 413 before they are read. 4 MiB holds the largest
     # batch (50 texts of 10000 characters) even as \u-escaped non-Latin text (~3.3 MB with questions).
     max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=1024**3)
@@ -103,7 +106,7 @@ class Settings(BaseSettings):
     # "stock" (the contrib FastAPIInstrumentor, several times the cost) or "off" (e.g. a mesh measures HTTP).
     http_instrumentation: Literal["lean", "stock", "off"] = "lean"
 
-    @field_validator("additional_api_keys", mode="before")
+    @field_validator("additional_api_keys", "additional_internal_api_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
@@ -147,10 +150,11 @@ class Settings(BaseSettings):
                              "receivers must be able to verify the X-Signature-256 header")
         if (self.environment == "production" and not self.operator_api_keys and not self.allow_open_internal
                 and not _is_loopback(self.host)):
-            raise ValueError(f"ENVIRONMENT=production with HOST={self.host} and no API key would let anyone reach "
-                             "/internal/* (cache clear, breaker reset, maintenance mode): set API_KEY or "
-                             "INTERNAL_API_KEY, listen on HOST=127.0.0.1, or set ALLOW_OPEN_INTERNAL=true if "
-                             "something in front already guards /internal/*")
+            raise ValueError(f"ENVIRONMENT=production with HOST={self.host} and no operator key: /internal/* "
+                             "(cache backup and clear, breaker reset, maintenance mode) would answer only "
+                             "loopback clients, which behind a local proxy is everyone: set INTERNAL_API_KEY "
+                             "(client keys such as API_KEY do not open /internal), listen on HOST=127.0.0.1, "
+                             "or set ALLOW_OPEN_INTERNAL=true if something in front already guards /internal/*")
         if self.monitoring_query_backend == "prometheus" and not _has_host_and_port(self.prometheus_url):
             raise ValueError("MONITORING_QUERY_BACKEND=prometheus needs PROMETHEUS_URL, the Prometheus server to "
                              "query (e.g. http://localhost:9090), with a host and a valid port"
@@ -165,8 +169,8 @@ class Settings(BaseSettings):
 
     @property
     def operator_api_keys(self) -> frozenset[str]:
-        """The keys /internal/* accepts: the /v1 keys and INTERNAL_API_KEY."""
-        return self.valid_api_keys | ({self.internal_api_key} if self.internal_api_key else set())
+        """The keys /internal/* accepts: INTERNAL_API_KEY and ADDITIONAL_INTERNAL_API_KEYS, never a /v1 key."""
+        return frozenset(k for k in [self.internal_api_key, *self.additional_internal_api_keys] if k)
 
     @property
     def otlp_export_enabled(self) -> bool:

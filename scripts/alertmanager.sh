@@ -12,6 +12,7 @@
 #   RUN_DIR [/tmp/llm-obs-run]   config copy, silences/notification log, pid and log: $RUN_DIR/alertmanager/
 #   ALERTMANAGER_PORT [9093]
 #   SERVICE_ALERT_WEBHOOK [http://127.0.0.1:8000/internal/monitoring/alerts/webhook]  where alerts go
+#   INTERNAL_API_KEY []   the service's operator key, sent as a bearer token (kept in a 0600 file)
 #   START_TIMEOUT [30] seconds
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/proc.sh
@@ -45,7 +46,15 @@ render_config() {
   escaped=${escaped//&/\\&}
   escaped=${escaped//|/\\|}
   # Comment lines keep the placeholder (they document it); the check below ignores them too.
-  sed -e "/^[[:space:]]*#/!s|\${SERVICE_ALERT_WEBHOOK}|$escaped|g" "$src" >"$config"
+  local keyfile=$run_dir/operator.key drop_auth=()
+  if [[ -n ${INTERNAL_API_KEY:-} ]]; then
+    (umask 077 && printf '%s' "$INTERNAL_API_KEY" >"$keyfile")
+  else
+    rm -f "$keyfile"
+    drop_auth=(-e '/^[[:space:]]*http_config:/,/credentials_file:/d')
+  fi
+  sed "${drop_auth[@]}" -e "/^[[:space:]]*#/!s|\${SERVICE_ALERT_WEBHOOK}|$escaped|g" \
+    -e "/^[[:space:]]*#/!s|\${SERVICE_ALERT_KEY_FILE}|$keyfile|g" "$src" >"$config"
   # shellcheck disable=SC2016 # a literal "${": what an unexpanded placeholder starts with
   if grep -v '^[[:space:]]*#' "$config" | grep -q '\${'; then
     echo "alertmanager: unexpanded \${...} left in $config" >&2

@@ -17,6 +17,8 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.access import offered
+
 __all__ = ["AUDIT_LOGGER", "AuditMiddleware", "key_fingerprint"]
 
 AUDIT_LOGGER = "app.audit"
@@ -29,13 +31,9 @@ def key_fingerprint(key: str) -> str:
 
 
 def offered_key(headers: Headers) -> str | None:
-    """The key a request offers, by the rule of the guards in ``deps``: X-API-Key, else a bearer token."""
-    if key := headers.get("x-api-key"):
-        return key
-    scheme, _, token = headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return token.strip() or None
+    """The first key a request offers (X-API-Key, else the bearer token), as the guards read them."""
+    keys = offered(headers).keys
+    return keys[0] if keys else None
 
 
 class AuditMiddleware:

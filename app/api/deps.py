@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from app.api import access
 from app.runtime import Services
 
 # async on purpose: a plain `def` dependency costs a thread-pool hop on every request.
@@ -30,39 +30,34 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 HoursQuery = Annotated[float, Query(gt=0, le=24 * 90, description="Window length in hours.")]
 
 
-_HINT = "send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
+def _refuse(refusal: access.Refusal | None) -> None:
+    if refusal is not None:
+        headers = {"WWW-Authenticate": "Bearer"} if refusal.status == status.HTTP_401_UNAUTHORIZED else None
+        raise HTTPException(refusal.status, refusal.message, headers=headers)
 
 
-def _check_key(keys: frozenset[str], offered: str | None, what: str) -> None:
-    if not keys:
-        return  # no key configured: open, the development default
-    if not offered:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, f"API key required for {what}: {_HINT}",
-                            headers={"WWW-Authenticate": "Bearer"})
-    if not any(hmac.compare_digest(offered.encode(), key.encode()) for key in keys):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, f"API key not valid for {what}",
-                            headers={"WWW-Authenticate": "Bearer"})
-
-
+# The two security schemes are parameters so that OpenAPI shows them; the rule reads every header
+# itself (``access.offered``): a wrong key in one header is refused even when the other is valid.
 async def require_api_key(
     request: Request,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    header: Annotated[str | None, Depends(_header)],
+    _bearer_scheme: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    _header_scheme: Annotated[str | None, Depends(_header)],
 ) -> None:
     """/v1: API_KEY or one of ADDITIONAL_API_KEYS, when any is configured."""
     # The request, not ServicesDep: on the hottest routes each dependency FastAPI solves costs ~10-30 µs.
-    _check_key(services_of(request).settings.valid_api_keys, header or (bearer.credentials if bearer else None),
-               "/v1")
+    _refuse(access.client_access(access.offered(request.headers), services_of(request).settings.valid_api_keys))
 
 
 async def require_operator_key(
-    services: ServicesDep,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    header: Annotated[str | None, Depends(_header)],
+    request: Request,
+    _bearer_scheme: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    _header_scheme: Annotated[str | None, Depends(_header)],
 ) -> None:
-    """/internal/*: any /v1 key or INTERNAL_API_KEY, when any is configured."""
-    _check_key(services.settings.operator_api_keys, header or (bearer.credentials if bearer else None),
-               "/internal")
+    """/internal/*: only an operator key when one is configured; else loopback clients only."""
+    settings = services_of(request).settings
+    _refuse(access.operator_access(access.offered(request.headers), settings.operator_api_keys,
+                                   settings.valid_api_keys, request.client.host if request.client else None,
+                                   settings.allow_open_internal))
 
 
 async def one_snapshot(request: Request) -> AsyncIterator[None]:

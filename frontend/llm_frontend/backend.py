@@ -105,12 +105,24 @@ class Action:
         return body
 
 
+class _Keys(httpx.Auth):
+    """The client key for /v1, the operator key for /internal/*: the backend takes no other."""
+
+    def __init__(self, settings: FrontendSettings) -> None:
+        self._client, self._operator = settings.api_key, settings.operator_key
+
+    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+        key = self._operator if request.url.path.startswith("/internal") else self._client
+        if key:
+            request.headers["Authorization"] = f"Bearer {key}"
+        yield request
+
+
 class BackendClient:
     def __init__(self, settings: FrontendSettings, tracer_provider: TracerProvider,
                  transport: httpx.BaseTransport | None = None) -> None:
-        headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
         self.base_url = settings.backend_url
-        self._client = httpx.Client(base_url=settings.backend_url, headers=headers, timeout=settings.timeout_s,
+        self._client = httpx.Client(base_url=settings.backend_url, auth=_Keys(settings), timeout=settings.timeout_s,
                                     transport=transport)
         instrument_client(self._client, tracer_provider)
         self._tracer = tracer_provider.get_tracer("llm_frontend")

@@ -53,6 +53,27 @@ def test_one_action_is_one_trace_and_carries_traceparent_and_key() -> None:
     assert action.attributes is not None and action.attributes["app.operation"] == "summarize"
 
 
+def test_the_operations_page_sends_the_operator_key_and_v1_the_client_key() -> None:
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={})
+
+    provider = TracerProvider()
+    settings = FrontendSettings(backend_url="http://backend.test", api_key="client-k", operator_key="ops-k")
+    client = BackendClient(settings, provider, transport=httpx.MockTransport(answer))
+    with client.action("frontend.operations") as act:
+        act.get("/internal/monitoring/overview")
+        act.post("/v1/text_processing/process", json={"text": "x" * 10, "operation": "summarize"})
+    assert [r.headers["authorization"] for r in seen] == ["Bearer ops-k", "Bearer client-k"]
+    alone = BackendClient(FrontendSettings(backend_url="http://backend.test"), provider,
+                          transport=httpx.MockTransport(answer))
+    with alone.action("frontend.operations") as act:
+        act.get("/internal/monitoring/overview")
+    assert "authorization" not in seen[-1].headers  # no key configured: none sent (loopback backend)
+
+
 def test_errors_keep_the_backend_detail_and_mark_the_span() -> None:
     def answer(request: httpx.Request) -> httpx.Response:
         return httpx.Response(503, json={"detail": "The AI service is unavailable: circuit open.",

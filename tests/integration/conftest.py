@@ -38,13 +38,17 @@ def make_settings(**overrides: Any) -> Settings:
     return Settings(_env_file=None, **{**base, **overrides})  # type: ignore[call-arg]
 
 
+LOCAL = "127.0.0.1"  # where the guide's curl runs; /internal/* answers it when no operator key is configured
+
+
 @pytest.fixture
 def client_for() -> Iterator[Any]:
-    """Build an app from settings overrides and serve it through TestClient (lifespan included)."""
+    """Build an app from settings overrides and serve it through TestClient (lifespan included), as a
+    client at ``client_address``."""
     clients: list[TestClient] = []
 
-    def build(**overrides: Any) -> TestClient:
-        client = TestClient(create_app(make_settings(**overrides)))
+    def build(client_address: str = LOCAL, **overrides: Any) -> TestClient:
+        client = TestClient(create_app(make_settings(**overrides)), client=(client_address, 50000))
         client.__enter__()
         clients.append(client)
         return client

@@ -64,34 +64,80 @@ def test_the_guide_commands_work_unchanged_without_keys(client_for: Any) -> None
         assert response.status_code == expected, (method, path, response.text[:300])
 
 
-def test_every_internal_route_needs_a_key_when_keys_are_configured(client_for: Any) -> None:
-    client = client_for(redis_enabled=False, api_key=API_KEY)
+def test_every_internal_route_needs_an_operator_key_when_one_is_configured(client_for: Any) -> None:
+    client = client_for(redis_enabled=False, api_key=API_KEY, internal_api_key=INTERNAL_KEY)
     for method, path in internal_routes(client.app):
-        for headers in ({}, {"X-API-Key": "wrong"}, {"Authorization": "Bearer wrong"}):
+        for headers in ({}, {"X-API-Key": "wrong"}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic eA=="},
+                        {"X-API-Key": INTERNAL_KEY, "Authorization": "Bearer wrong"},
+                        {"X-API-Key": "wrong", "Authorization": f"Bearer {INTERNAL_KEY}"}):
             response = client.request(method, path, headers=headers)
             assert response.status_code == 401, (method, path, headers, response.text[:300])
-            assert "API key" in response.json()["detail"]
+            assert "key" in response.json()["detail"]
             assert response.headers["WWW-Authenticate"] == "Bearer"
+        for headers in ({"X-API-Key": API_KEY}, {"Authorization": f"Bearer {API_KEY}"},
+                        {"X-API-Key": API_KEY, "Authorization": f"Bearer {INTERNAL_KEY}"}):
+            response = client.request(method, path, headers=headers)
+            assert response.status_code == 403, (method, path, headers, response.text[:300])
+            assert "operator key" in response.json()["detail"]
+        assert client.request(method, path, headers={"X-API-Key": INTERNAL_KEY}).status_code not in (401, 403)
     assert client.get("/health").status_code == 200  # liveness stays open
-    assert client.get("/internal/monitoring/overview", headers={"X-API-Key": API_KEY}).status_code == 200
 
 
-def test_the_guide_commands_work_with_a_key(client_for: Any) -> None:
-    client = client_for(redis_enabled=False, api_key=API_KEY)
+def test_a_client_key_cannot_download_or_clear_the_cache(client_for: Any) -> None:
+    client = client_for(redis_enabled=False, api_key=API_KEY, internal_api_key=INTERNAL_KEY)
+    process = {"text": "A result only its own client should read back.", "operation": "summarize"}
+    assert client.post("/v1/text_processing/process", json=process, headers={"X-API-Key": API_KEY}).status_code == 200
+    assert client.get("/internal/cache/backup", headers={"X-API-Key": API_KEY}).status_code == 403
+    assert client.post("/internal/cache/clear", headers={"X-API-Key": API_KEY}).status_code == 403
+    operator = {"Authorization": f"Bearer {INTERNAL_KEY}"}
+    assert client.get("/internal/cache/stats", headers=operator).json()["tiers"]["memory"]["entries"] == 1
+
+
+def test_the_guide_commands_work_with_an_operator_key_from_anywhere(client_for: Any) -> None:
+    client = client_for("203.0.113.7", redis_enabled=False, api_key=API_KEY,
+                        internal_api_key="first-ops-key", additional_internal_api_keys=f" {INTERNAL_KEY} , third")
     for method, path, body in guide_commands():
-        response = send(client, method, path, body, Authorization=f"Bearer {API_KEY}")
+        response = send(client, method, path, body, Authorization=f"Bearer {INTERNAL_KEY}")
         assert response.status_code == (409 if path.endswith("/test-webhook") else 200), (method, path)
+
+
+def test_without_an_operator_key_internal_answers_loopback_clients_only(client_for: Any) -> None:
+    for address in ("127.0.0.1", "::1", "127.0.0.9"):
+        local = client_for(address, redis_enabled=False, api_key=API_KEY)
+        assert local.get("/internal/cache/stats").status_code == 200, address
+        assert local.get("/internal/cache/stats", headers={"X-API-Key": "wrong"}).status_code == 401
+    remote = client_for("203.0.113.7", redis_enabled=False, api_key=API_KEY)
+    for headers in ({}, {"X-API-Key": API_KEY}):
+        refused = remote.get("/internal/cache/stats", headers=headers)
+        assert refused.status_code == 403 and "INTERNAL_API_KEY" in refused.json()["detail"]
+    assert remote.get("/health").status_code == 200
+    assert remote.post("/v1/text_processing/process", json={"text": "Clients stay served from anywhere.",
+                                                            "operation": "sentiment"},
+                       headers={"X-API-Key": API_KEY}).status_code == 200
+    allowed = client_for("203.0.113.7", redis_enabled=False, allow_open_internal=True)
+    assert allowed.get("/internal/cache/stats").status_code == 200  # something in front guards it
 
 
 def test_internal_api_key_opens_internal_only(client_for: Any) -> None:
     client = client_for(redis_enabled=False, api_key=API_KEY, internal_api_key=INTERNAL_KEY)
     process = {"text": "Operators hold their own key. Applications hold theirs.", "operation": "summarize"}
     assert client.get("/internal/cache/stats", headers={"X-API-Key": INTERNAL_KEY}).status_code == 200
-    assert client.get("/internal/cache/stats", headers={"X-API-Key": API_KEY}).status_code == 200
     assert client.post("/v1/text_processing/process", json=process,
                        headers={"X-API-Key": INTERNAL_KEY}).status_code == 401
     assert client.post("/v1/text_processing/process", json=process,
                        headers={"X-API-Key": API_KEY}).status_code == 200
+
+
+def test_a_wrong_credential_beside_a_valid_client_key_is_refused_on_v1(client_for: Any) -> None:
+    client = client_for(redis_enabled=False, api_key=API_KEY)
+    process = {"text": "Every credential a request carries is checked.", "operation": "sentiment"}
+    for headers in ({"X-API-Key": API_KEY, "Authorization": "Bearer wrong"},
+                    {"X-API-Key": "wrong", "Authorization": f"Bearer {API_KEY}"},
+                    {"X-API-Key": API_KEY, "Authorization": "Basic eA=="}):
+        response = client.post("/v1/text_processing/process", json=process, headers=headers)
+        assert response.status_code == 401, headers
+    both = {"X-API-Key": API_KEY, "Authorization": f"Bearer {API_KEY}"}
+    assert client.post("/v1/text_processing/process", json=process, headers=both).status_code == 200
 
 
 def test_only_an_internal_key_guards_internal_and_leaves_v1_open(client_for: Any) -> None:
@@ -111,7 +157,7 @@ def audit_records(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
 
 
 def test_every_internal_post_logs_one_audit_line(client_for: Any, caplog: pytest.LogCaptureFixture) -> None:
-    client = client_for(redis_enabled=False, api_key=API_KEY, additional_api_keys="other-key-1")
+    client = client_for(redis_enabled=False, api_key="client-key-1", internal_api_key=API_KEY)
     posts = [path for method, path in internal_routes(client.app) if method == "POST"]
     assert {"/internal/cache/clear", "/internal/resilience/config/apply-preset",
             "/internal/monitoring/test-webhook"} <= set(posts)
@@ -126,14 +172,15 @@ def test_every_internal_post_logs_one_audit_line(client_for: Any, caplog: pytest
             line = lines[0]
             assert (line["method"], line["path"], line["status"]) == ("POST", path, response.status_code)
             assert line["key"] == hashlib.sha256(API_KEY.encode()).hexdigest()[:8]
-            assert line["client"].startswith("testclient")
+            assert line["client"].startswith("127.0.0.1")
             text = caplog.text
             assert API_KEY not in text and line["key"] in text and f"status={response.status_code}" in text
 
 
 def test_audit_records_refusals_and_bad_bodies_but_not_reads(client_for: Any,
                                                              caplog: pytest.LogCaptureFixture) -> None:
-    client = client_for(redis_enabled=False, api_key=API_KEY, log_level="ERROR")  # the trail ignores LOG_LEVEL
+    # The trail ignores LOG_LEVEL.
+    client = client_for(redis_enabled=False, api_key="client-key", internal_api_key=API_KEY, log_level="ERROR")
     with caplog.at_level(logging.DEBUG):
         client.post("/internal/cache/clear")
         client.post("/internal/cache/clear", headers={"Authorization": "Bearer guessed-key"})
@@ -141,11 +188,13 @@ def test_audit_records_refusals_and_bad_bodies_but_not_reads(client_for: Any,
                     headers={"X-API-Key": API_KEY})
         client.get("/internal/cache/stats", headers={"X-API-Key": API_KEY})
         client.post("/v1/text_processing/process", json={}, headers={"X-API-Key": API_KEY})
+        client.post("/internal/cache/clear", headers={"X-API-Key": "client-key"})
     lines = audit_records(caplog)
     assert [(a["path"], a["status"], a["key"]) for a in lines] == [
         ("/internal/cache/clear", 401, "none"),
         ("/internal/cache/clear", 401, hashlib.sha256(b"guessed-key").hexdigest()[:8]),
         ("/internal/resilience/config/apply-preset", 422, hashlib.sha256(API_KEY.encode()).hexdigest()[:8]),
+        ("/internal/cache/clear", 403, hashlib.sha256(b"client-key").hexdigest()[:8]),
     ]
     assert "guessed-key" not in caplog.text
 
@@ -164,9 +213,15 @@ def test_production_refuses_open_internal_on_a_public_host() -> None:
     assert all(word in message for word in ("/internal", "API_KEY", "INTERNAL_API_KEY", "ALLOW_OPEN_INTERNAL"))
 
 
+@pytest.mark.parametrize("values", [{"api_key": "k"}, {"api_key": "k", "additional_api_keys": "k1,k2"}])
+def test_production_refuses_client_keys_alone_on_a_public_host(values: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError, match="client keys such as API_KEY do not open /internal"):
+        prod(host="0.0.0.0", **values)
+
+
 @pytest.mark.parametrize("values", [
-    {"host": "0.0.0.0", "api_key": "k"}, {"host": "0.0.0.0", "internal_api_key": "k"},
-    {"host": "0.0.0.0", "additional_api_keys": "k1,k2"}, {"host": "0.0.0.0", "allow_open_internal": True},
+    {"host": "0.0.0.0", "internal_api_key": "k"}, {"host": "0.0.0.0", "additional_internal_api_keys": "k1,k2"},
+    {"host": "0.0.0.0", "allow_open_internal": True},
     {"host": "127.0.0.1"}, {"host": "::1"}, {"host": "localhost"}, {"host": "127.0.0.2"},
 ])
 def test_production_starts_with_a_key_on_loopback_or_when_allowed(values: dict[str, Any]) -> None:
@@ -178,7 +233,8 @@ def test_development_may_serve_internal_open_anywhere() -> None:
 
 
 def _env(**values: str) -> dict[str, str]:
-    names = ("API_KEY", "ADDITIONAL_API_KEYS", "INTERNAL_API_KEY", "ALLOW_OPEN_INTERNAL", "HOST", "ENVIRONMENT")
+    names = ("API_KEY", "ADDITIONAL_API_KEYS", "INTERNAL_API_KEY", "ADDITIONAL_INTERNAL_API_KEYS",
+             "ALLOW_OPEN_INTERNAL", "HOST", "ENVIRONMENT")
     return {**{k: v for k, v in os.environ.items() if k not in names}, **values}
 
 
@@ -191,12 +247,15 @@ def test_python_m_app_exits_2_with_a_clear_message() -> None:
 
 
 def test_python_m_app_in_production_with_a_key_guards_internal() -> None:
-    live = LiveService(_env(ENVIRONMENT="production", HOST="0.0.0.0", API_KEY=API_KEY, REDIS_ENABLED="false"))
+    live = LiveService(_env(ENVIRONMENT="production", HOST="0.0.0.0", API_KEY=API_KEY, INTERNAL_API_KEY=INTERNAL_KEY,
+                            REDIS_ENABLED="false"))
     live.start()
     try:
         assert httpx.get(f"{live.url}/health").status_code == 200
         assert httpx.get(f"{live.url}/internal/monitoring/health").status_code == 401
         assert httpx.get(f"{live.url}/internal/monitoring/health",
-                         headers={"Authorization": f"Bearer {API_KEY}"}).status_code == 200
+                         headers={"Authorization": f"Bearer {API_KEY}"}).status_code == 403
+        assert httpx.get(f"{live.url}/internal/monitoring/health",
+                         headers={"Authorization": f"Bearer {INTERNAL_KEY}"}).status_code == 200
     finally:
         live.stop()

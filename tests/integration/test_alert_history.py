@@ -16,7 +16,7 @@ from app.main import create_app
 from tests.helpers.alerts import close_breaker, open_breaker
 from tests.helpers.processes import LiveService, RedisServer
 from tests.helpers.webhook_receiver import wait_until
-from tests.integration.conftest import make_settings
+from tests.integration.conftest import LOCAL, make_settings
 
 HISTORY = "/internal/monitoring/alerts/history?days=7"
 TRENDS = "/internal/monitoring/alerts/trends"
@@ -72,7 +72,7 @@ def test_weekly_trends_compare_with_the_previous_week(client_for: Any) -> None:
 
 def test_history_survives_a_restart_on_the_same_redis(redis_url: str, client_for: Any) -> None:
     tiny = {"alert_memory_warning_mb": 0.000001, "alert_memory_critical_mb": 0.000002}
-    with TestClient(create_app(make_settings(redis_url=redis_url, **tiny))) as first:
+    with TestClient(create_app(make_settings(redis_url=redis_url, **tiny)), client=(LOCAL, 50000)) as first:
         open_breaker(first)
         close_breaker(first)
         first.post("/v1/text_processing/process", json={"text": TEXT, "operation": "summarize"})

@@ -15,7 +15,7 @@ from app.main import create_app, telemetry_config
 from instrumentation import build_telemetry
 from tests.fakes.openai_server import FakeOpenAI
 from tests.helpers.processes import free_port
-from tests.integration.conftest import make_settings
+from tests.integration.conftest import LOCAL, make_settings
 from tests.integration.test_access import internal_routes
 
 API_KEY = "apikey-ZEBRA-5c1e0f"
@@ -64,7 +64,7 @@ def test_no_secret_or_text_in_logs_spans_metrics_or_operator_answers(
     user, ops = {"Authorization": f"Bearer {API_KEY}"}, {"X-API-Key": INTERNAL_KEY}
     answers: list[str] = []
     caplog.set_level(logging.DEBUG)
-    with TestClient(create_app(settings, telemetry)) as client:
+    with TestClient(create_app(settings, telemetry), client=(LOCAL, 50000)) as client:
         for operation in ("summarize", "sentiment", "key_points", "questions"):
             fake.reply = SENTIMENT if operation == "sentiment" else COMPLETION
             for _ in range(2):  # the second one is a cache hit
@@ -120,7 +120,7 @@ def test_webhook_url_path_stays_out_of_client_spans() -> None:
                              monitoring_webhook_backoff_seconds=0)
     config = telemetry_config(settings)
     telemetry = build_telemetry(type(config)(**{**config.__dict__, "extra_span_exporters": (spans,)}))
-    with TestClient(create_app(settings, telemetry)) as client:
+    with TestClient(create_app(settings, telemetry), client=(LOCAL, 50000)) as client:
         assert client.post("/internal/monitoring/test-webhook").status_code == 502
     client_spans = [s for s in spans.get_finished_spans() if s.attributes and "url.full" in s.attributes]
     assert client_spans  # the delivery attempts were traced

@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from app.main import create_app, telemetry_config
 from instrumentation import build_telemetry
 from tests.helpers.processes import RedisServer, free_port
-from tests.integration.conftest import make_settings
+from tests.integration.conftest import LOCAL, make_settings
 
 PROCESS = "/v1/text_processing/process"
 TEXT = "Exemplars link a slow bucket to its trace. Tempo stores the trace. Grafana jumps between them."
@@ -25,7 +25,7 @@ def test_one_request_is_one_trace_with_http_redis_and_genai_spans(redis_server: 
     settings = make_settings(redis_url=redis_server.url)
     config = telemetry_config(settings)
     telemetry = build_telemetry(type(config)(**{**config.__dict__, "extra_span_exporters": (exporter,)}))
-    with TestClient(create_app(settings, telemetry)) as client:
+    with TestClient(create_app(settings, telemetry), client=(LOCAL, 50000)) as client:
         assert client.post(PROCESS, json={"text": TEXT, "operation": "key_points"}).status_code == 200
     spans = exporter.get_finished_spans()
     server = [s for s in spans if s.name == "POST /v1/text_processing/process"]

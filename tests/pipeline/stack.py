@@ -53,6 +53,7 @@ class Stack:
     alertmanager: bool = False
     pushgateway: bool = False
     alert_webhook: str = ""  # where Alertmanager delivers (SERVICE_ALERT_WEBHOOK)
+    operator_key: str = ""  # the bearer token Alertmanager sends there (INTERNAL_API_KEY)
     ports: dict[str, int] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
 
@@ -68,6 +69,7 @@ class Stack:
         }
         if self.alert_webhook:
             self.env["SERVICE_ALERT_WEBHOOK"] = self.alert_webhook
+        self.env["INTERNAL_API_KEY"] = self.operator_key  # never the developer's own
 
     # --- URLs -----------------------------------------------------------------------------------
     @property

@@ -92,7 +92,7 @@ def test_provider_errors_fire_an_alert_that_alertmanager_delivers_and_verdicts_a
     502/503 (retries, then the open breaker), cached ones are still served (200 from the cache)."""
     receiver = WebhookReceiver().start()
     try:
-        stack = new_stack(alertmanager=True, alert_webhook=receiver.url)
+        stack = new_stack(alertmanager=True, alert_webhook=receiver.url, operator_key="ops-key-for-alertmanager")
         load_rules(stack, fast_rules_copy(stack.run_dir / "rules-fast"))
         with FakeOpenAI() as fake:
             service = LiveService(service_env(
@@ -140,6 +140,8 @@ def test_provider_errors_fire_an_alert_that_alertmanager_delivers_and_verdicts_a
         # provider errors (502), the open breaker (503), cached answers (200)
         assert statuses == {200, 502, 503}, statuses
         assert firing <= agreed | prometheus_firing(stack)
+        # The receiver is under /internal: Alertmanager carries the operator key it was given.
+        assert {r.headers.get("authorization") for r in receiver.received} == {"Bearer ops-key-for-alertmanager"}
         payload = receiver.received[0].json
         assert payload["receiver"] == "llm-service" and payload["status"] == "firing"
         print(f"firing in Prometheus and in-process: {sorted(agreed)}; delivered by Alertmanager: {sorted(sent)}")
