@@ -1,4 +1,12 @@
-"""Cache keys and TTLs, as the template had them: operation + text (hashed when long) + options + question."""
+"""Cache keys and TTLs.
+
+A key is ``ai_cache|v2|op:<operation>|<sha256>``: the digest of every input (operation, text, options,
+question) as one canonical JSON document. No user text sits in a key (anyone who can ``SCAN`` Redis
+reads keys), and no input can spell another's key: the digest covers the whole request, not a text
+part that a short text could imitate. The operation stays readable for the per-operation TTL and the
+reports. Keys of the first version (``ai_cache|op:...|txt:...``) are never looked up again: they
+expire by their TTL, and a restore still reads their operation.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 KEY_PREFIX = "ai_cache"
-TEXT_HASH_THRESHOLD = 1000  # characters: shorter texts stay readable in the key
+KEY_VERSION = "v2"
 
 TTL_SECONDS: dict[str, int] = {
     "summarize": 2 * 3600,
@@ -20,18 +28,14 @@ TTL_SECONDS: dict[str, int] = {
 DEFAULT_TTL_SECONDS = 3600
 
 
-def _digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()[:32]
-
-
 def cache_key(operation: str, text: str, options: Mapping[str, Any] | None = None,
               question: str | None = None) -> str:
-    text_part = f"hash:{_digest(text)}" if len(text) > TEXT_HASH_THRESHOLD else text
-    opts = json.dumps(dict(options or {}), sort_keys=True, separators=(",", ":"), default=str)
-    parts = [KEY_PREFIX, f"op:{operation}", f"txt:{text_part}", f"opts:{_digest(opts)[:16]}"]
-    if question:
-        parts.append(f"q:{_digest(question)[:16]}")
-    return "|".join(parts)
+    # A list, not a concatenation: the JSON encoding delimits each input, so no two requests share it.
+    # A missing question and an empty one ask the same (the service treats both as none).
+    request = [operation, text, dict(options or {}), question or None]
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    digest = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{KEY_PREFIX}|{KEY_VERSION}|op:{operation}|{digest}"
 
 
 def ttl_for(operation: str) -> int:
@@ -39,8 +43,11 @@ def ttl_for(operation: str) -> int:
 
 
 def operation_of(key: str) -> str | None:
-    """The operation a key was made for, or None for a key this module did not make."""
-    parts = key.split("|", 2)
-    if len(parts) < 3 or parts[0] != KEY_PREFIX or not parts[1].startswith("op:"):
-        return None
-    return parts[1][3:]
+    """The operation a key was made for (this version's keys and the first's), or None for a key this
+    module did not make."""
+    parts = key.split("|", 3)
+    if len(parts) >= 3 and parts[0] == KEY_PREFIX and parts[1] == KEY_VERSION and parts[2].startswith("op:"):
+        return parts[2][3:]
+    if len(parts) >= 3 and parts[0] == KEY_PREFIX and parts[1].startswith("op:"):
+        return parts[1][3:]  # a first-version key, from an older backup
+    return None

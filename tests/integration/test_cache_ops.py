@@ -142,7 +142,7 @@ def test_backup_clear_restore_round_trip(client_for: Any, redis_server: RedisSer
     assert (restored["restored"], restored["skipped"], restored["tiers"]) == (4, 0, {"memory": 4, "redis": 4})
     assert len(redis_keys(redis_server.url)) == 4
     pttl = redis.Redis.from_url(redis_server.url).pttl(cache_key("summarize", TEXT.format(i=301)))
-    original = next(e["ttl_ms"] for e in backup["entries"] if "Text 301" in e["key"])
+    original = next(e["ttl_ms"] for e in backup["entries"] if e["key"] == cache_key("summarize", TEXT.format(i=301)))
     assert 0 < pttl <= original  # the remaining TTL, not a fresh one
     again = client.post(PROCESS, json=body(301)).json()
     assert again["cache_hit"] is True

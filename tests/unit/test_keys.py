@@ -1,10 +1,12 @@
-"""Cache keys and TTLs: operation + text (hashed when long) + options + question."""
+"""Cache keys and TTLs: one digest of operation, text, options and question."""
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
-from app.cache.keys import TEXT_HASH_THRESHOLD, cache_key, ttl_for
+from app.cache.keys import cache_key, operation_of, ttl_for
 
 TEXT = "The release went well and users are happy with the faster startup."
 
@@ -42,24 +44,35 @@ def test_question_changes_the_key() -> None:
     assert a == cache_key("qa", TEXT, question="Who is happy?")
 
 
-def test_long_text_is_hashed() -> None:
-    long_text = "word " * 1000
-    key = cache_key("summarize", long_text)
-    assert long_text.strip() not in key
-    assert len(key) < 200
-    assert key == cache_key("summarize", long_text)
-    assert key != cache_key("summarize", long_text + "x")
+@pytest.mark.parametrize("text", [TEXT, "word " * 1000, "a" * 1000])
+def test_no_user_text_in_a_key(text: str) -> None:
+    key = cache_key("qa", text, {"style": "secret-style"}, question="Who is the secret?")
+    assert text.strip() not in key and "secret" not in key
+    assert len(key) < 100
+    assert key == cache_key("qa", text, {"style": "secret-style"}, question="Who is the secret?")
 
 
-def test_short_text_stays_readable() -> None:
-    assert TEXT in cache_key("summarize", TEXT)
-    at_limit = "a" * TEXT_HASH_THRESHOLD
-    assert at_limit in cache_key("summarize", at_limit)
-    assert "a" * (TEXT_HASH_THRESHOLD + 1) not in cache_key("summarize", "a" * (TEXT_HASH_THRESHOLD + 1))
+def test_a_text_that_spells_another_key_does_not_share_it() -> None:
+    """The first version kept short texts verbatim and long ones as ``hash:<digest>``: a short text
+    spelling that got the long text's key, and its answer was served to the other client."""
+
+    victim = "word " * 1000
+    spelled = f"hash:{hashlib.sha256(victim.encode()).hexdigest()[:32]}"
+    assert cache_key("summarize", spelled) != cache_key("summarize", victim)
+    assert cache_key("summarize", victim, {"q": "x"}) != cache_key("summarize", victim + "x")
+    # Moving characters between inputs makes another request, and another key.
+    assert cache_key("qa", "ab", question="c") != cache_key("qa", "a", question="bc")
+    assert cache_key("qa", TEXT, question="") == cache_key("qa", TEXT)
+
+
+def test_the_operation_is_read_back_from_a_key_of_either_version() -> None:
+    assert operation_of(cache_key("key_points", TEXT)) == "key_points"
+    assert operation_of("ai_cache|op:qa|txt:an old key|opts:0123") == "qa"
+    assert operation_of("other|v2|op:qa|00") is None
 
 
 def test_keys_share_one_prefix() -> None:
-    assert cache_key("qa", TEXT, question="Why?").startswith("ai_cache|")
+    assert cache_key("qa", TEXT, question="Why?").startswith("ai_cache|v2|op:qa|")
 
 
 @pytest.mark.parametrize("operation, seconds", [
