@@ -101,11 +101,13 @@ class Backup(BaseModel):
 
 def restorable(backup: Backup, now: datetime) -> tuple[list[Entry], int]:
     """The entries still alive at ``now``, their TTL shortened by the time since the backup; and how
-    many have expired since. A backup from the future (another host's clock) counts no time."""
+    many have expired since. A backup from the future (another host's clock) counts no time; no TTL
+    exceeds its operation's."""
     elapsed_ms = max(0, int((now - backup.created_at).total_seconds() * 1000))
     alive: list[Entry] = []
     for item in backup.entries:
-        remaining = item.ttl_ms - elapsed_ms
+        # Never longer than its operation lives: a backup is untrusted input (10^19 ms is a Redis error).
+        remaining = min(item.ttl_ms, ttl_for(operation_of(item.key) or "") * 1000) - elapsed_ms
         if remaining > 0:
             alive.append(Entry(item.key, item.blob, remaining, ()))
     return alive, len(backup.entries) - len(alive)

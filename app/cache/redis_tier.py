@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import DataError, RedisError, ResponseError
 
 from instrumentation.bound import BoundHistogram, bind_histogram
 from instrumentation.instruments import Instruments
@@ -26,6 +26,16 @@ NOT_CONFIGURED = "not configured"  # the reason given for a Redis that was never
 
 class RedisUnavailable(Exception):
     """Redis is down or not configured; the caller falls back to the memory tier."""
+
+
+class RedisCommandError(RedisUnavailable):
+    """Redis refused one command (a bad argument): that call fails and falls back like an outage,
+    but the tier stays up for every other request. The message names the error class and the
+    command only: Redis' own text quotes the arguments, i.e. keys (requests) and values (answers)."""
+
+
+# Errors that are the command's, not the connection's (ReadOnlyError, NoScriptError, ... included).
+_COMMAND_ERRORS = (ResponseError, DataError)
 
 
 def outcome(redis_error: str | None) -> tuple[str, list[str]]:
@@ -51,6 +61,7 @@ class RedisTier:
         self.last_error: str | None = None
         self.last_error_at: float | None = None
         self.failures = 0
+        self.command_errors = 0  # commands Redis refused, which do not pause the tier
         self._durations: dict[str, BoundHistogram] = {}
         for op in ("GET", "SET", "DEL", "PING", "SCAN", "INFO", "PIPELINE"):
             self._bind(op)
@@ -138,6 +149,13 @@ class RedisTier:
         start = time.perf_counter()
         try:
             result = await fn()
+        except _COMMAND_ERRORS as exc:
+            self._instruments.db_duration.record(
+                time.perf_counter() - start, {**self._durations[op].attributes, "error.type": type(exc).__name__})
+            self.command_errors += 1
+            _log.warning("redis refused a %s command (%s); that call falls back to the memory tier",
+                         op, type(exc).__name__)
+            raise RedisCommandError(f"{type(exc).__name__} from Redis on {op}") from None
         except (RedisError, OSError) as exc:
             self._instruments.db_duration.record(
                 time.perf_counter() - start, {**self._durations[op].attributes, "error.type": type(exc).__name__})
@@ -168,7 +186,8 @@ class RedisTier:
 
     def status(self) -> dict[str, Any]:
         return {"url": self._safe_url, "available": bool(self.available), "failures": self.failures,
-                "last_error": self.last_error, "last_error_at": self.last_error_at}
+                "command_errors": self.command_errors, "last_error": self.last_error,
+                "last_error_at": self.last_error_at}
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -8,6 +8,7 @@ from typing import Any
 
 import redis
 
+from app.cache.keys import cache_key
 from tests.helpers.processes import RedisServer, free_port
 
 TEXT = "OpenTelemetry gives every request a trace. Prometheus keeps the metrics. Grafana shows both."
@@ -87,3 +88,38 @@ def test_redis_going_away_and_coming_back_mid_traffic(client_for: Any) -> None:
         assert health["components"]["redis"]["connected"] is True
     finally:
         server.stop()
+
+
+def test_a_command_redis_refuses_is_that_requests_miss_not_an_outage(
+        client_for: Any, redis_server: RedisServer, caplog: Any) -> None:
+    """Another writer left a list under the key of a request: GET answers WRONGTYPE. That request
+    is answered (a miss), the Redis tier stays up for the others, and no key or value is reported."""
+
+    secret = body(300)
+    key = cache_key("summarize", secret["text"])
+    redis.Redis.from_url(redis_server.url).lpush(key, "a value another writer left")
+    client = client_for(redis_url=redis_server.url)
+    answer = client.post(PROCESS, json=secret)
+    assert answer.status_code == 200 and answer.json()["cache_hit"] is False
+    health = client.get("/internal/monitoring/health").json()
+    assert health["components"]["redis"]["status"] == "healthy", health["components"]["redis"]
+    client.post(PROCESS, json=body(301))
+    fresh = client_for(redis_url=redis_server.url)  # Redis kept serving: the next entry is there
+    assert fresh.post(PROCESS, json=body(301)).json()["metadata"]["cache_tier"] == "redis"
+    reported = caplog.text + answer.text + client.get("/internal/cache/stats").text
+    assert "WRONGTYPE" not in caplog.text and key not in reported and "another writer" not in reported
+    assert "ResponseError" in caplog.text
+
+
+def test_a_restored_ttl_is_bounded_by_its_operations(client_for: Any, redis_server: RedisServer) -> None:
+    client = client_for(redis_url=redis_server.url)
+    client.post(PROCESS, json=body(310))
+    backup = client.get("/internal/cache/backup").json()
+    for entry in backup["entries"]:
+        entry["ttl_ms"] = 10**19  # Redis refuses such an expiry
+    client.post("/internal/cache/clear")
+    restored = client.post("/internal/cache/restore", json=backup).json()
+    assert restored["restored"] == len(backup["entries"]) and restored["redis"] == "ok", restored
+    ttls = [redis.Redis.from_url(redis_server.url).pttl(k) for k in redis_keys(redis_server.url)]
+    assert ttls and all(0 < t <= 2 * 3600 * 1000 for t in ttls)  # summarize lives 2 h
+    assert client.get("/internal/monitoring/health").json()["components"]["redis"]["status"] == "healthy"
