@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app.api import alerts_ops, cache, errors, health, monitoring, monitoring_ops, resilience, v1
+from app.api import alerts_ops, cache, contract, errors, health, monitoring, monitoring_ops, resilience, v1
 from app.api.audit import AuditMiddleware
 from app.api.deps import OneSnapshotDep, OperatorKeyDep
 from app.api.limits import BodyLimit, BodySizeLimitMiddleware
@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None, telemetry: Telemetry | None = N
     for router in (alerts_ops.router, monitoring.router, monitoring_ops.router, resilience.router, cache.router):
         app.include_router(router, dependencies=[OperatorKeyDep, OneSnapshotDep])
     errors.install(app)
+    contract.document(app, settings, extra_models=resilience.BODY_MODELS)
     app.add_middleware(BodySizeLimitMiddleware, default=BodyLimit(
         settings.max_request_bytes, "MAX_REQUEST_BYTES", "; a batch takes at most 50 texts of 10000 characters"),
         paths={"/internal/cache/restore": BodyLimit(settings.max_restore_bytes, "MAX_RESTORE_BYTES")})

@@ -5,6 +5,7 @@ Kept small and generic: unit, integration and runbook tests all use it.
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 
@@ -12,6 +13,7 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from instrumentation import Telemetry, TelemetryConfig, build_telemetry
+from tests.helpers.processes import RedisServer, free_port
 
 
 @pytest.fixture
@@ -35,3 +37,15 @@ def silent_port() -> Iterator[int]:
     sock.listen(16)
     yield int(sock.getsockname()[1])
     sock.close()
+
+
+@pytest.fixture(scope="session")
+def live_redis() -> Iterator[str]:
+    """A real Redis: the one `make test` started (TEST_REDIS_URL), else one of the session's own."""
+    url = os.environ.get("TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    server = RedisServer(free_port()).start()
+    yield server.url
+    server.stop()

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import ServicesDep
+from app.api.errors import ErrorBody, error_response
 from app.monitoring import alertmanager, patterns
 from app.notify import event
 from app.notify.webhook import origin
@@ -46,13 +47,15 @@ async def alert_trends(services: ServicesDep, weeks: WeeksQuery = 4) -> dict[str
     return patterns.trends_report(stored.records, now, weeks, store.retention_s, stored.status)
 
 
-@router.post("/test-webhook", response_model=None)
+@router.post("/test-webhook", response_model=None, responses={
+    409: {"model": ErrorBody, "description": "No webhook configured (MONITORING_WEBHOOK_URL)"},
+    502: {"model": ErrorBody, "description": "The receiver did not accept the test notification"}})
 async def test_webhook(services: ServicesDep) -> dict[str, Any] | JSONResponse:
     notifier, settings = services.notifier, services.settings
     if not notifier.configured:
-        return JSONResponse({"detail": "MONITORING_WEBHOOK_URL is not set: set it to the receiver's URL (and "
-                                       "MONITORING_WEBHOOK_SECRET to sign notifications), then restart",
-                             "error": "webhook_not_configured"}, status_code=409)
+        return error_response(409, "MONITORING_WEBHOOK_URL is not set: set it to the receiver's URL (and "
+                                   "MONITORING_WEBHOOK_SECRET to sign notifications), then restart",
+                              "webhook_not_configured")
     test = event("webhook.test", settings.otel_service_name, settings.environment, services.alert_store.instance)
     result = await notifier.deliver(test, max_attempts=min(TEST_ATTEMPTS, notifier.max_attempts))
     answer = {**result.as_dict(), "receiver": origin(notifier.url), "signed": notifier.status()["signed"],
@@ -60,9 +63,9 @@ async def test_webhook(services: ServicesDep) -> dict[str, Any] | JSONResponse:
     reason = answer.pop("error")
     if result.delivered:
         return {"message": f"the receiver accepted the test notification (HTTP {result.status_code})", **answer}
-    return JSONResponse({"detail": f"the webhook receiver at {answer['receiver']} did not accept the test "
-                                   f"notification after {result.attempts} attempt(s): {reason}",
-                         "error": "webhook_delivery_failed", "reason": reason, **answer}, status_code=502)
+    return error_response(502, f"the webhook receiver at {answer['receiver']} did not accept the test "
+                               f"notification after {result.attempts} attempt(s): {reason}",
+                          "webhook_delivery_failed", reason=reason, **answer)
 
 
 @router.get("/webhook")

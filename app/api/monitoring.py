@@ -24,7 +24,9 @@ async def monitoring_health(services: ServicesDep) -> dict[str, Any]:
     return await Runbook(services).health()
 
 
-@router.get("/metrics", response_model=None)
+@router.get("/metrics", response_model=None, responses={200: {
+    "description": "The metrics as JSON, or in the Prometheus text format with format=prometheus",
+    "content": {"application/json": {"schema": {"type": "object"}}, "text/plain": {"schema": {"type": "string"}}}}})
 async def metrics(services: ServicesDep, time_window_hours: HoursQuery = 1.0,
                   format: Literal["json", "prometheus"] = "json") -> dict[str, Any] | Response:
     if format == "prometheus":

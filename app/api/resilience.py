@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from app.api.deps import HoursQuery, ServicesDep
-from app.resilience.config import ConfigError, parse_apply, valid_presets
-from app.resilience.presets import PRESETS
+from app.api.errors import ApiError, ErrorBody
+from app.resilience.config import ApplyRequest, ConfigError, parse_apply
+from app.resilience.presets import PresetName
 from app.resilience.runbook import ResilienceRunbook
 from app.runbook import Runbook
 
@@ -44,9 +45,7 @@ async def usage_statistics(runbook: RunbookDep, time_window_hours: HoursQuery = 
 
 
 @router.get("/preset-trends/{preset}")
-async def preset_trends(preset: str, runbook: RunbookDep) -> dict[str, Any]:
-    if preset not in PRESETS:
-        raise HTTPException(422, f"unknown preset '{preset}'; valid presets: {valid_presets()}")
+async def preset_trends(preset: PresetName, runbook: RunbookDep) -> dict[str, Any]:
     return runbook.preset_trends(preset)
 
 
@@ -67,13 +66,23 @@ async def export_config(services: ServicesDep) -> dict[str, Any]:
     return services.resilience.config()
 
 
-@router.post("/config/apply-preset")
+_APPLY_BODY = {"$ref": "#/components/schemas/ApplyRequest"}
+BODY_MODELS = (ApplyRequest,)  # the bodies read by hand below, for the OpenAPI components
+
+
+@router.post("/config/apply-preset", openapi_extra={"requestBody": {"required": True, "content": {
+    "application/json": {"schema": _APPLY_BODY},
+    # `curl -d '{"preset": ...}'` labels JSON as a form; `curl -d preset=...` sends a real one.
+    "application/x-www-form-urlencoded": {"schema": {
+        "type": "object", "required": ["preset"], "additionalProperties": False,
+        "properties": {"preset": {"type": "string", "enum": list(get_args(PresetName))}}}}}}})
 async def apply_preset(request: Request, runbook: RunbookDep) -> dict[str, Any]:
     # The guide sends `curl -d '{...}'` without a Content-Type: read the bytes as JSON whatever the label.
+    form = request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded")
     try:
-        body = parse_apply(await request.body())
+        body = parse_apply(await request.body(), form=form)
     except ConfigError as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise ApiError(422, str(exc), "invalid_request") from None
     return runbook.apply(body)
 
 
@@ -82,11 +91,13 @@ async def circuit_breakers(services: ServicesDep) -> dict[str, Any]:
     return Runbook(services).circuit_breakers()
 
 
-@router.post("/circuit-breakers/{name}/reset")
+@router.post("/circuit-breakers/{name}/reset",
+             responses={404: {"model": ErrorBody, "description": "No circuit breaker of that name"}})
 async def reset_breaker(name: str, services: ServicesDep) -> dict[str, Any]:
     breakers = services.resilience.breakers
     if name not in breakers:
-        raise HTTPException(404, f"no circuit breaker named '{name}'; existing: {', '.join(sorted(breakers))}")
+        raise ApiError(404, f"no circuit breaker named '{name}'; existing: {', '.join(sorted(breakers))}",
+                       "unknown_circuit_breaker")
     new_state, also_reset = services.resilience.reset(name)
     return {"message": f"circuit breaker '{name}' reset", "name": name, "new_state": new_state,
             "also_reset": also_reset}

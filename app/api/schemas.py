@@ -2,29 +2,45 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator
 
-from app.services.llm.base import Operation
+from app.services.llm.base import OPERATIONS, Operation
 
 MAX_TEXT = 10_000
 MAX_BATCH = 50
 
 
-class ProcessRequest(BaseModel):
+class _Request(BaseModel):
     text: str = Field(min_length=10, max_length=MAX_TEXT, description="Text to process, 10 to 10000 characters.")
-    operation: Operation
-    question: str | None = Field(default=None, min_length=1, max_length=1000)
-    options: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict, max_length=20, description="At most 20 entries.")
 
-    @model_validator(mode="after")
-    def _question_for_qa(self) -> ProcessRequest:
-        if self.operation == "qa" and not (self.question and self.question.strip()):
+
+class QuestionRequest(_Request):
+    """``qa``: a question about the text, which must say something (not only spaces)."""
+
+    operation: Literal["qa"]
+    question: str = Field(min_length=1, max_length=1000, json_schema_extra={"pattern": r"\S"})
+
+    @field_validator("question")
+    @classmethod
+    def _says_something(cls, question: str) -> str:
+        # The schema says it as a pattern; this says it in words.
+        if not question.strip():
             raise ValueError("operation 'qa' needs a non-empty 'question'")
-        if len(self.options) > 20:
-            raise ValueError("'options' takes at most 20 entries")
-        return self
+        return question
+
+
+class TextRequest(_Request):
+    operation: Literal["summarize", "sentiment", "key_points", "questions"]
+    question: str | None = Field(default=None, min_length=1, max_length=1000, description="Ignored: only qa reads it.")
+
+
+# One schema per rule: OpenAPI shows a oneOf with a discriminator, so clients and fuzzers know that qa
+# needs a question. The union's tag appears in validation locations; errors.py leaves it out of them.
+ProcessRequest = Annotated[QuestionRequest | TextRequest, Field(discriminator="operation")]
+UNION_TAGS = frozenset(OPERATIONS)
 
 
 class SentimentOut(BaseModel):

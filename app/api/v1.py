@@ -7,17 +7,23 @@ from typing import Any
 from fastapi import FastAPI, Request
 
 from app.api.deps import ApiKeyDep, services_of
+from app.api.errors import ErrorBody
 from app.api.schemas import BatchRequest, BatchResponse, ProcessRequest, ProcessResponse
 from app.services.operations import OPERATION_INFO
 
 PREFIX = "/v1/text_processing"
+# What a route that calls the provider can answer besides a result (errors.py builds them).
+LLM_FAILURES: dict[int | str, dict[str, Any]] = {
+    502: {"model": ErrorBody, "description": "The AI provider failed after retries"},
+    503: {"model": ErrorBody, "description": "A circuit breaker is open (Retry-After says when to try again)"},
+}
 
 
 def install(app: FastAPI) -> None:
     """On the app itself, not through an APIRouter: FastAPI routes an included router's requests through
     one more matching layer (about 25 µs a request here), on the service's hottest routes."""
     route: dict[str, Any] = {"tags": ["text processing"], "dependencies": [ApiKeyDep]}
-    results: dict[str, Any] = {"response_model_exclude_none": True, **route}
+    results: dict[str, Any] = {"response_model_exclude_none": True, "responses": LLM_FAILURES, **route}
     app.add_api_route(f"{PREFIX}/operations", operations, methods=["GET"], **route)
     app.add_api_route(f"{PREFIX}/process", process, methods=["POST"], response_model=ProcessResponse, **results)
     app.add_api_route(f"{PREFIX}/batch_process", batch_process, methods=["POST"], response_model=BatchResponse,

@@ -7,7 +7,7 @@ in which it is exported, applied and logged, so an export applied again gives th
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,8 @@ class ResiliencePolicy:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+
+PresetName = Literal["simple", "development", "production", "conservative"]  # the names PRESETS holds
 
 PRESETS: dict[str, ResiliencePolicy] = {
     "simple": ResiliencePolicy("simple", 3, 5, 60.0, 1.0, 30.0, "balanced"),

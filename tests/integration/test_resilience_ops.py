@@ -77,7 +77,8 @@ def test_export_applies_back_to_the_same_policy(client_for: Any, fake: FakeOpenA
 
 
 @pytest.mark.parametrize(("body", "says"), [
-    (b"preset=conservative", "must be JSON"),
+    (b"not json, not a form", "must be JSON"),
+    (b"preset=turbo", "valid presets: conservative, development, production, simple"),
     (b'{"preset": "turbo"}', "valid presets: conservative, development, production, simple"),
     (b'{"preset": "simple", "retries": 9}', "unknown field 'retries'"),
     (b'{"preset": "simple", "overrides": {"max_attempts": 99}}', "overrides.max_attempts"),
@@ -89,6 +90,13 @@ def test_bad_apply_bodies_are_422_and_change_nothing(client_for: Any, fake: Fake
     assert response.status_code == 422 and says in response.json()["detail"]
     assert client.get(f"{BASE}/config/export").json()["preset"] == "development"
     assert client.get(f"{BASE}/config/recent-changes").json()["total"] == 0
+
+
+def test_a_form_body_applies_the_preset_it_names(client_for: Any, fake: FakeOpenAI) -> None:
+    client = llm_client(client_for, fake)
+    response = apply(client, b"preset=conservative")  # what `curl -d preset=conservative` sends
+    assert response.status_code == 200, response.text
+    assert client.get(f"{BASE}/config/export").json()["preset"] == "conservative"
 
 
 def test_metrics_count_what_the_vendor_saw(client_for: Any, fake: FakeOpenAI) -> None:

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 
 import pytest
 
-from tests.helpers.processes import LiveService, RedisServer, free_port
-
-
-@pytest.fixture(scope="session")
-def live_redis() -> Iterator[str]:
-    url = os.environ.get("TEST_REDIS_URL")
-    if url:  # `make test` started one
-        yield url
-        return
-    server = RedisServer(free_port()).start()
-    yield server.url
-    server.stop()
+from tests.helpers.processes import LiveService
 
 
 @pytest.fixture(scope="module")
