@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import pytest
 
-from app.resilience.presets import PRESETS, ResiliencePolicy, policy_for
+from app.resilience.presets import PRESETS, PresetName, ResiliencePolicy, policy_for
 
 # preset: (retries, breaker failure threshold, recovery timeout s, default strategy)
 PRESET_TABLE = {
@@ -61,3 +63,7 @@ def test_policy_for_applies_overrides_only() -> None:
 def test_unknown_preset_is_refused() -> None:
     with pytest.raises(KeyError):
         policy_for("bogus")
+
+
+def test_the_preset_names_the_schema_lists_are_the_presets() -> None:
+    assert set(get_args(PresetName)) == set(PRESETS)
