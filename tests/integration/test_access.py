@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,10 +18,8 @@ from pydantic import ValidationError
 
 from app.settings import Settings
 from tests.helpers.processes import ROOT, LiveService, free_port
+from tests.runbook.guide import guide_text
 
-GUIDE = Path("/work/shared/spec/operational-monitoring-guide.md")
-if not GUIDE.exists():
-    GUIDE = ROOT.parent / "shared" / "spec" / "operational-monitoring-guide.md"
 _CURL = re.compile(r"curl\b(?P<opts>[^\n]*?)[\"']?http://localhost:8000(?P<path>/internal/[^\s\"'|)]*)(?P<rest>[^\n]*)")
 _PARAMS = {"name": "ai_service", "preset": "production"}
 API_KEY, INTERNAL_KEY = "app-key-7Qx", "ops-key-9Zr"
@@ -31,7 +28,7 @@ API_KEY, INTERNAL_KEY = "app-key-7Qx", "ops-key-9Zr"
 def guide_commands() -> list[tuple[str, str, bytes | None]]:
     """(method, path, body) of every /internal command of the guide, ``{name}`` filled in."""
     found: dict[tuple[str, str], bytes | None] = {}
-    for m in _CURL.finditer(GUIDE.read_text()):
+    for m in _CURL.finditer(guide_text()):  # the guide, or its copy in docs/ in a clone without it
         method = "POST" if "-X POST" in m["opts"] else "GET"
         data = re.search(r"-d '([^']*)'", m["rest"])
         path = m["path"].format(**_PARAMS)
