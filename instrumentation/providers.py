@@ -30,6 +30,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from instrumentation import otlp_spans
+from instrumentation.exemplars import ExemplarMemory
 from instrumentation.export import ExportStatus, GuardedMetricExporter, GuardedSpanExporter
 from instrumentation.instruments import Instruments
 from instrumentation.reader import InProcessReader, SnapshotHistory
@@ -108,6 +109,7 @@ class ExportingInProcessReader(InProcessReader):
         self._exporter = exporter
         self._interval_s = interval_s
         self._pending: deque[MetricsData] = deque(maxlen=4)  # a stuck exporter drops the oldest
+        self._exemplars = ExemplarMemory()
         self._cond = threading.Condition()
         self._last_collect = time.monotonic()
         self._exporting = False
@@ -117,10 +119,11 @@ class ExportingInProcessReader(InProcessReader):
 
     def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:
         super()._receive_metrics(metrics_data, timeout_millis, **kwargs)
+        exported = self._exemplars.carry(metrics_data, time.time_ns())  # each bucket's newest, kept
         with self._cond:
             self._last_collect = time.monotonic()
             if not self._stopping:
-                self._pending.append(metrics_data)
+                self._pending.append(exported)
                 self._cond.notify_all()
 
     def _run(self) -> None:

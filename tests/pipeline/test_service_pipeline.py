@@ -272,6 +272,51 @@ def test_span_metrics_and_exemplars_lead_to_real_requests(stack: Stack, traffic:
                             f"trace id (e.g. {sorted(found)[0]}); traces_span_metrics_duration_seconds_bucket too")
 
 
+def shipped_export_interval() -> str:
+    """METRICS_EXPORT_INTERVAL as `make stack` (scripts/stack.sh) and docker-compose.yml give it: the
+    same in both, or this test would stand for one of them only."""
+    stack_sh = re.search(r"METRICS_EXPORT_INTERVAL=\$\{METRICS_EXPORT_INTERVAL:-(\d+)\}",
+                         (REPO_ROOT / "scripts" / "stack.sh").read_text())
+    compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    backend = next(s for s in compose["services"].values() if "METRICS_EXPORT_INTERVAL" in s.get("environment", {}))
+    assert stack_sh and stack_sh[1] == str(backend["environment"]["METRICS_EXPORT_INTERVAL"])
+    return stack_sh[1]
+
+
+def test_exemplars_reach_prometheus_as_shipped(stack: Stack, redis_server: RedisServer) -> None:
+    """With the export interval `make stack` and compose ship (15 s, longer than the 5 s scrape) and the
+    Pushgateway pusher and runbook calls collecting in between, a burst of requests then silence: the
+    SDK histogram's exemplars still reach Prometheus (each bucket keeps its newest exemplar until a newer
+    one replaces it, instrumentation/exemplars.py), and lead to requests we sent."""
+    name = f"shipped-{uuid.uuid4().hex[:8]}"
+    env = service_env(stack, redis_server.url, name, METRICS_EXPORT_INTERVAL=shipped_export_interval())
+    env.pop("OTEL_METRIC_EXPORT_INTERVAL")  # as shipped: the history interval drives the export
+    service = LiveService(env).start()
+    sent: set[str] = set()
+    sdk = f'http_server_request_duration_seconds_bucket{{job="{name}",http_route="{API}/process"}}'
+    since = time.time()
+    try:
+        with httpx.Client(base_url=service.url, timeout=10) as client:
+            for i in range(10):
+                trace_id, header = traceparent()
+                response = client.post(f"{API}/process", headers={"traceparent": header},
+                                       json={"text": TEXT.format(topic=f"shipped {i}"), "operation": "sentiment"})
+                assert response.status_code == 200, response.text
+                sent.add(trace_id)
+            for _ in range(3):  # collections right after the burst: each one is exported too
+                assert client.get("/internal/monitoring/health").status_code == 200
+
+            def caught() -> set[str]:
+                client.get("/internal/monitoring/health")  # a collection with no new request in between
+                return _exemplar_trace_ids(stack, sdk, since) & sent
+
+            found = poll(caught, f"an exemplar on {sdk} from the burst we sent", timeout=90, interval=2)
+    finally:
+        service.stop()
+    FIGURES["exemplars as shipped"] = (f"export every {shipped_export_interval()} s, scrape 5 s: "
+                                       f"{len(found)} of the burst's trace ids on the SDK histogram")
+
+
 # --- e. freshness ----------------------------------------------------------------------------------
 def test_freshness_request_to_prometheus(stack: Stack, traffic: Traffic) -> None:
     """Seconds from a request to its count being queryable (export every 2 s, scrape every 5 s here)."""

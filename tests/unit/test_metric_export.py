@@ -19,6 +19,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.trace import TracerProvider
 
 from instrumentation import TelemetryConfig, build_telemetry
+from instrumentation.exemplars import ExemplarMemory
 from instrumentation.providers import ExportingInProcessReader
 from instrumentation.reader import InProcessReader
 
@@ -65,6 +66,52 @@ def test_each_collection_is_exported_with_its_exemplars() -> None:
     (point,) = points(exporter.exported[-1], "request.duration")
     assert point.count == 1 and snapshot.histograms  # one aggregation, seen by both
     assert [e.trace_id for e in point.exemplars] == [span.get_span_context().trace_id]
+    provider.shutdown()
+
+
+def test_an_exemplar_stays_on_its_bucket_through_collections_without_new_requests() -> None:
+    """Whoever collects in between (a runbook answer, the Pushgateway pusher), the next export still
+    carries the bucket's exemplar, until a newer request in that bucket replaces it."""
+    exporter = Capture()
+    reader = ExportingInProcessReader(exporter, interval_s=3600)
+    provider = MeterProvider(metric_readers=[reader])
+    histogram = provider.get_meter("test").create_histogram("request.duration", unit="s")
+    tracer = TracerProvider().get_tracer("test")
+
+    def request(seconds: float) -> int:
+        with tracer.start_as_current_span("request") as span:
+            histogram.record(seconds, {"route": "/a"})
+        return span.get_span_context().trace_id
+
+    def exported_traces() -> list[int]:
+        count = len(exporter.exported)
+        reader.snapshot()
+        wait_for(lambda: len(exporter.exported) > count)
+        (point,) = points(exporter.exported[-1], "request.duration")
+        return sorted(e.trace_id for e in point.exemplars if e.trace_id is not None)
+
+    slow, fast = request(30.0), request(0.004)  # buckets (25, 50] and (0, 5] of the default bounds
+    assert exported_traces() == sorted([slow, fast])
+    assert exported_traces() == sorted([slow, fast])  # no new request: both still there
+    faster = request(0.003)  # the same bucket as `fast`: it replaces it, `slow` stays
+    assert exported_traces() == sorted([slow, faster])
+    provider.shutdown()
+
+
+def test_a_kept_exemplar_expires() -> None:
+    exporter = Capture()
+    reader = ExportingInProcessReader(exporter, interval_s=3600)
+    reader._exemplars = ExemplarMemory(max_age_s=0.05)
+    provider = MeterProvider(metric_readers=[reader])
+    histogram = provider.get_meter("test").create_histogram("request.duration", unit="s")
+    with TracerProvider().get_tracer("test").start_as_current_span("request"):
+        histogram.record(0.2)
+    reader.snapshot()
+    time.sleep(0.1)
+    reader.snapshot()
+    wait_for(lambda: len(exporter.exported) >= 2)
+    (point,) = points(exporter.exported[-1], "request.duration")
+    assert list(point.exemplars) == []
     provider.shutdown()
 
 
