@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from app.cache.answer import SentimentOut  # the answer's own: a cached sentiment is taken as it is
 from app.services.llm.base import Operation
 
 MAX_TEXT = 10_000
@@ -25,12 +26,6 @@ class ProcessRequest(BaseModel):
         if len(self.options) > 20:
             raise ValueError("'options' takes at most 20 entries")
         return self
-
-
-class SentimentOut(BaseModel):
-    sentiment: Literal["positive", "negative", "neutral"]
-    confidence: float
-    explanation: str
 
 
 class ProcessResponse(BaseModel):

@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import json
 import zlib
-from typing import Any
+from typing import Any, ClassVar
 
 _RAW, _ZLIB = b"J", b"Z"
+
+
+class InvalidValue(ValueError):
+    """A stored value that is no answer of this service; ``reason`` is its kind, for counts and logs.
+    Messages never quote the value."""
+
+    reason: ClassVar[str] = "invalid"
+
+
+class CorruptValue(InvalidValue):
+    reason = "corrupt"
 
 
 def encode(value: dict[str, Any], threshold: int, level: int) -> bytes:
@@ -18,7 +29,7 @@ def encode(value: dict[str, Any], threshold: int, level: int) -> bytes:
 
 def decode(blob: bytes) -> dict[str, Any]:
     """The value, or ``ValueError`` for anything this codec did not write (corrupt data included)."""
-    value = json.loads(_body(blob))
+    value = json.loads(json_body(blob))
     if not isinstance(value, dict):
         raise ValueError("cache value is not an object")
     return value
@@ -30,16 +41,17 @@ def is_compressed(blob: bytes) -> bool:
 
 def raw_size(blob: bytes) -> int:
     """Bytes of the JSON before compression: what compression saved is ``raw_size - len(blob)``."""
-    return len(_body(blob)) + 1
+    return len(json_body(blob)) + 1
 
 
-def _body(blob: bytes) -> bytes:
+def json_body(blob: bytes) -> bytes:
+    """The JSON a value holds, decompressed; ``CorruptValue`` for what this codec did not write."""
     marker, body = blob[:1], blob[1:]
     if marker == _ZLIB:
         try:
             return zlib.decompress(body)
         except zlib.error as exc:  # callers treat unreadable entries as misses: one exception type
-            raise ValueError(f"corrupt compressed cache value: {exc}") from exc
+            raise CorruptValue(f"corrupt compressed cache value: {exc}") from exc
     if marker != _RAW:
-        raise ValueError("unknown cache value encoding")
+        raise CorruptValue("unknown cache value encoding")
     return body

@@ -9,13 +9,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from opentelemetry.metrics import Observation
 
+from app.cache import answer
+from app.cache.answer import CachedAnswer
 from app.cache.backup import Entry, merge
-from app.cache.codec import decode, encode
+from app.cache.codec import InvalidValue, encode
 from app.cache.keys import KEY_PREFIX
 from app.cache.memory import Freed, MemoryTier
 from app.cache.redis_tier import NOT_CONFIGURED, RedisTier, RedisUnavailable
@@ -25,11 +28,14 @@ from instrumentation.instruments import CACHE_ENTRIES, CACHE_MEMORY, Instruments
 _log = logging.getLogger(__name__)
 Tier = Literal["memory", "redis"]
 _PATTERN = f"{KEY_PREFIX}|*"
+# Keys whose invalid entry was logged: one line per key, not one per request that finds it again
+# (until the next answer replaces it). Bounded: a writer filling Redis with junk cannot grow it.
+_LOGGED_KEYS = 1024
 
 
 @dataclass(frozen=True, slots=True)
 class CacheResult:
-    value: dict[str, Any]
+    value: CachedAnswer
     tier: Tier
 
 
@@ -56,6 +62,8 @@ class TieredCache:
         self._threshold = compression_threshold
         self._level = compression_level
         self._lookups: dict[tuple[str, str, str], BoundCounter] = {}
+        self.invalid: Counter[str] = Counter()  # entries read back that held no answer, by reason
+        self._logged: OrderedDict[str, None] = OrderedDict()
         self._get_duration = bind_histogram(instruments.cache_duration, {"app.cache.operation": "get"})
         self._set_duration = bind_histogram(instruments.cache_duration, {"app.cache.operation": "set"})
         instruments.observe(CACHE_MEMORY, lambda: [Observation(memory.bytes_used, {"app.cache.tier": "memory"})])
@@ -101,11 +109,22 @@ class TieredCache:
 
     def _decoded(self, key: str, blob: bytes, tier: Tier) -> CacheResult | None:
         try:
-            return CacheResult(decode(blob), tier)
-        except (ValueError, OSError) as exc:  # a corrupt entry is a miss, and is dropped
-            _log.warning("dropping unreadable cache entry in %s tier: %r", tier, exc)
+            return CacheResult(answer.read(blob), tier)
+        except InvalidValue as exc:  # a miss: the next answer replaces it in both tiers
+            self._invalid(key, tier, exc.reason)
             self.memory.delete(key)
             return None
+
+    def _invalid(self, key: str, tier: Tier, reason: str) -> None:
+        self.invalid[reason] += 1
+        if key in self._logged:
+            return
+        self._logged[key] = None
+        if len(self._logged) > _LOGGED_KEYS:
+            self._logged.popitem(last=False)
+        # The key is a digest (no user text); the value is not quoted, only what is wrong with it.
+        _log.warning("cache entry %s in the %s tier holds no answer of this service (%s): served as a miss "
+                     "and replaced by the next answer", key, tier, reason)
 
     def _lookup_counter(self, result: str, tier: str, operation: str) -> BoundCounter:
         key = (result, tier, operation)  # a few dozen combinations at most: operations are validated
@@ -164,6 +183,8 @@ class TieredCache:
                        "max_entries": self.memory.max_entries, "max_bytes": self.memory.max_bytes,
                        "evictions": self.memory.evictions},
             "redis": self.redis.status() if self.redis else {"available": False, "configured": False},
+            # Entries read back that were no answer (another writer, another version): each was a miss.
+            "invalid_entries": {"total": sum(self.invalid.values()), **self.invalid},
         }
 
     async def aclose(self) -> None:

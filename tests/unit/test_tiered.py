@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import pytest
 
+from app.cache.codec import encode
 from app.cache.memory import MemoryTier
 from app.cache.tiered import TieredCache
 from instrumentation import Telemetry
 from instrumentation.instruments import CACHE_ENTRIES, CACHE_LOOKUPS, CACHE_MEMORY
 
-VALUE = {"operation": "summarize", "result": "Short."}
-LARGE = {"operation": "summarize", "result": "Lorem ipsum dolor sit amet. " * 200}
+
+def answer(result: str) -> dict[str, Any]:
+    """A value as the service writes it: every field of the answer."""
+    return {"result": result, "sentiment": None, "key_points": None, "questions": None,
+            "metadata": {"model": "offline"}}
+
+
+VALUE = answer("Short.")
+LARGE = answer("Lorem ipsum dolor sit amet. " * 200)
 
 
 @pytest.fixture
@@ -32,7 +43,7 @@ async def test_get_after_set_is_a_memory_hit(cache: TieredCache) -> None:
     await cache.set("k1", VALUE, ttl_s=60)
     found = await cache.get("k1", "summarize")
     assert found is not None
-    assert found.value == VALUE
+    assert found.value.model_dump() == VALUE
     assert found.tier == "memory"
 
 
@@ -44,7 +55,7 @@ async def test_large_values_round_trip_compressed(cache: TieredCache) -> None:
     await cache.set("big", LARGE, ttl_s=60)
     assert cache.memory.bytes_used < len(LARGE["result"]) // 4  # stored compressed
     found = await cache.get("big", "summarize")
-    assert found is not None and found.value == LARGE
+    assert found is not None and found.value.model_dump() == LARGE
 
 
 async def test_lookups_are_counted_with_result_and_tier_writes_are_not(cache: TieredCache,
@@ -108,3 +119,25 @@ async def test_clear_without_redis(cache: TieredCache) -> None:
     assert await cache.clear() == {"memory": 1, "redis": 0}
     assert await cache.get("k1", "summarize") is None
     assert cache.status()["redis"]["configured"] is False
+
+
+async def test_a_value_that_is_no_answer_is_a_counted_miss_logged_once_per_key(
+        cache: TieredCache, telemetry: Telemetry, caplog: pytest.LogCaptureFixture) -> None:
+    """An older version's value (an ``operation`` key beside the answer), or one missing a field: a miss
+    each time it is found, counted in the status, one log line per key that quotes nothing of it."""
+    older = {**answer("written by another version"), "operation": "summarize"}
+    partial = {"result": "written by another writer"}
+    with caplog.at_level(logging.WARNING, logger="app.cache.tiered"):
+        for _ in range(2):
+            cache.memory.set("k-older", encode(older, 1000, 6), 60)
+            assert await cache.get("k-older", "summarize") is None
+        cache.memory.set("k-partial", encode(partial, 1000, 6), 60)
+        assert await cache.get("k-partial", "summarize") is None
+    assert cache.status()["invalid_entries"] == {"total": 3, "not_an_answer": 3}
+    assert lookups(telemetry) == {("miss", "none", "summarize"): 3}
+    logged = [r.getMessage() for r in caplog.records]
+    assert len(logged) == 2 and "k-older" in logged[0] and "k-partial" in logged[1], logged
+    assert not any("written by" in line for line in logged)
+    await cache.set("k-older", VALUE, ttl_s=60)  # the next answer replaces it
+    found = await cache.get("k-older", "summarize")
+    assert found is not None and found.value.model_dump() == VALUE
