@@ -3,7 +3,8 @@
 Everything read back is untrusted: other versions and other writers share Redis, and a restore is a
 file. A stored value counts only when it parses into ``CachedAnswer``: every field this version
 writes, nothing else (an older value with an ``operation`` key is not an answer of this one).
-Anything else is ``InvalidValue`` with a reason, which callers treat as a miss.
+Anything else, or more than ``CACHE_MAX_VALUE_BYTES`` of JSON, is ``InvalidValue`` with a reason,
+which callers treat as a miss.
 """
 
 from __future__ import annotations
@@ -37,10 +38,11 @@ class NotAnAnswer(InvalidValue):
     reason = "not_an_answer"
 
 
-def read(blob: bytes) -> CachedAnswer:
-    """The answer ``blob`` holds, or ``InvalidValue`` saying why it holds none."""
+def read(blob: bytes, max_bytes: int) -> CachedAnswer:
+    """The answer ``blob`` holds (at most ``max_bytes`` of JSON), or ``InvalidValue`` saying why it holds
+    none. Parsed straight into the model: pydantic's parser bounds nesting too (no ``RecursionError``)."""
     try:
-        return CachedAnswer.model_validate_json(json_body(blob))
+        return CachedAnswer.model_validate_json(json_body(blob, max_bytes))
     except ValidationError:
         # Not the pydantic message: it quotes the input, i.e. the value.
         raise NotAnAnswer("not an answer of this service") from None

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import time
 from collections import Counter, OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -18,7 +19,7 @@ from opentelemetry.metrics import Observation
 from app.cache import answer
 from app.cache.answer import CachedAnswer
 from app.cache.backup import Entry, merge
-from app.cache.codec import InvalidValue, encode
+from app.cache.codec import DEFAULT_MAX_VALUE_BYTES, InvalidValue, ValueTooLarge, encode
 from app.cache.keys import KEY_PREFIX
 from app.cache.memory import Freed, MemoryTier
 from app.cache.redis_tier import NOT_CONFIGURED, RedisTier, RedisUnavailable
@@ -55,12 +56,14 @@ class Restored:
 
 class TieredCache:
     def __init__(self, memory: MemoryTier, redis: RedisTier | None, instruments: Instruments,
-                 compression_threshold: int, compression_level: int) -> None:
+                 compression_threshold: int, compression_level: int,
+                 max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES) -> None:
         self.memory = memory
         self.redis = redis
         self._instruments = instruments
         self._threshold = compression_threshold
         self._level = compression_level
+        self.max_value_bytes = max_value_bytes
         self._lookups: dict[tuple[str, str, str], BoundCounter] = {}
         self.invalid: Counter[str] = Counter()  # entries read back that held no answer, by reason
         self._logged: OrderedDict[str, None] = OrderedDict()
@@ -82,7 +85,11 @@ class TieredCache:
 
     async def set(self, key: str, value: dict[str, Any], ttl_s: int) -> None:
         start = time.perf_counter()
-        blob = encode(value, self._threshold, self._level)
+        try:
+            blob = encode(value, self._threshold, self._level, self.max_value_bytes)
+        except ValueTooLarge as exc:  # every reader would refuse it: not cached, the answer still is
+            _log.warning("answer for %s not cached: %s (CACHE_MAX_VALUE_BYTES)", key, exc)
+            return
         self.memory.set(key, blob, ttl_s)
         if self.redis is not None:
             # When Redis is away the memory tier holds the value; Redis catches up on the next write.
@@ -109,7 +116,7 @@ class TieredCache:
 
     def _decoded(self, key: str, blob: bytes, tier: Tier) -> CacheResult | None:
         try:
-            return CacheResult(answer.read(blob), tier)
+            return CacheResult(answer.read(blob, self.max_value_bytes), tier)
         except InvalidValue as exc:  # a miss: the next answer replaces it in both tiers
             self._invalid(key, tier, exc.reason)
             self.memory.delete(key)
@@ -165,10 +172,11 @@ class TieredCache:
             return merge(memory, []), str(exc)
 
     async def restore(self, entries: list[Entry]) -> Restored:
+        """Write ``entries`` to both tiers (a large backup comes in parts); ``Restored.memory`` counts
+        the ones the memory tier holds after this part (its bounds may have evicted some)."""
         for entry in entries:
             self.memory.set(entry.key, entry.blob, entry.ttl_ms / 1000)
-        held = set(self.memory.keys())  # the tier's bounds may have evicted some of them again
-        in_memory = sum(1 for e in entries if e.key in held)
+        in_memory = self.in_memory(e.key for e in entries)
         if self.redis is None:
             return Restored(in_memory, 0, NOT_CONFIGURED)
         try:
@@ -176,6 +184,11 @@ class TieredCache:
                 [(e.key, e.blob, e.ttl_ms) for e in entries]), None)
         except RedisUnavailable as exc:
             return Restored(in_memory, 0, str(exc))
+
+    def in_memory(self, keys: Iterable[str]) -> int:
+        """How many of ``keys`` the memory tier holds now."""
+        held = set(self.memory.keys())
+        return sum(1 for key in keys if key in held)
 
     def status(self) -> dict[str, Any]:
         return {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import pytest
 
@@ -12,16 +11,10 @@ from app.cache.memory import MemoryTier
 from app.cache.tiered import TieredCache
 from instrumentation import Telemetry
 from instrumentation.instruments import CACHE_ENTRIES, CACHE_LOOKUPS, CACHE_MEMORY
+from tests.helpers.answers import an_answer
 
-
-def answer(result: str) -> dict[str, Any]:
-    """A value as the service writes it: every field of the answer."""
-    return {"result": result, "sentiment": None, "key_points": None, "questions": None,
-            "metadata": {"model": "offline"}}
-
-
-VALUE = answer("Short.")
-LARGE = answer("Lorem ipsum dolor sit amet. " * 200)
+VALUE = an_answer("Short.")
+LARGE = an_answer("Lorem ipsum dolor sit amet. " * 200)
 
 
 @pytest.fixture
@@ -125,7 +118,7 @@ async def test_a_value_that_is_no_answer_is_a_counted_miss_logged_once_per_key(
         cache: TieredCache, telemetry: Telemetry, caplog: pytest.LogCaptureFixture) -> None:
     """An older version's value (an ``operation`` key beside the answer), or one missing a field: a miss
     each time it is found, counted in the status, one log line per key that quotes nothing of it."""
-    older = {**answer("written by another version"), "operation": "summarize"}
+    older = {**an_answer("written by another version"), "operation": "summarize"}
     partial = {"result": "written by another writer"}
     with caplog.at_level(logging.WARNING, logger="app.cache.tiered"):
         for _ in range(2):
