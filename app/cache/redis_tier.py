@@ -76,6 +76,17 @@ class RedisTier:
         value: Any = await self._call("GET", lambda: self.client.get(key))
         return value if isinstance(value, bytes) or value is None else bytes(value)
 
+    async def lookup(self, key: str) -> tuple[bytes | None, int]:
+        """The value and its PTTL in ms (-1: no expiry, -2: gone), in one round trip; timed as the GET."""
+        async def fetch() -> list[Any]:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.get(key)
+            pipe.pttl(key)
+            return list(await pipe.execute())
+
+        value, pttl = await self._call("GET", fetch)
+        return (None if value is None else bytes(value)), int(pttl)
+
     async def set(self, key: str, blob: bytes, ttl_s: int) -> None:
         await self._call("SET", lambda: self.client.set(key, blob, ex=ttl_s))
 

@@ -1,6 +1,7 @@
 """Memory tier in front of Redis. Lookups, not writes, are what the hit statistics count.
 
-Reads try memory, then Redis (a Redis hit is copied to memory); writes go to both. When Redis is
+Reads try memory, then Redis (a Redis hit is copied to memory, for no longer than it has left in
+Redis); writes go to both. When Redis is
 down or not configured the memory tier serves on its own, and comes back to sharing when Redis does.
 """
 
@@ -32,6 +33,17 @@ _PATTERN = f"{KEY_PREFIX}|*"
 # Keys whose invalid entry was logged: one line per key, not one per request that finds it again
 # (until the next answer replaces it). Bounded: a writer filling Redis with junk cannot grow it.
 _LOGGED_KEYS = 1024
+MEMORY_COPY_TTL_S = 300.0  # the longest a Redis hit is served from this process' memory tier
+
+
+def copy_ttl(pttl_ms: int, elapsed_s: float) -> float:
+    """How long the memory copy of a Redis hit may serve: a short while (other workers may replace the
+    entry), and never past the entry's expiry in Redis. The PTTL is counted from before the lookup was
+    sent (``elapsed_s`` ago), so the copy expires no later than the original. -1: no expiry in Redis;
+    -2: gone since the GET (served once, not copied)."""
+    if pttl_ms == -1:
+        return MEMORY_COPY_TTL_S
+    return min(MEMORY_COPY_TTL_S, pttl_ms / 1000 - elapsed_s) if pttl_ms >= 0 else 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,15 +115,17 @@ class TieredCache:
             return self._decoded(key, blob, "memory")
         if self.redis is None:
             return None
+        asked = time.monotonic()
         try:
-            blob = await self.redis.get(key)
+            blob, pttl_ms = await self.redis.lookup(key)
         except RedisUnavailable:
             return None
         if blob is None:
             return None
         result = self._decoded(key, blob, "redis")
-        if result is not None:
-            self.memory.set(key, blob, 300)  # a short local copy; Redis keeps the real TTL
+        ttl_s = copy_ttl(pttl_ms, time.monotonic() - asked)
+        if result is not None and ttl_s > 0:
+            self.memory.set(key, blob, ttl_s)
         return result
 
     def _decoded(self, key: str, blob: bytes, tier: Tier) -> CacheResult | None:

@@ -10,6 +10,7 @@ import redis
 
 from app.cache.codec import encode
 from app.cache.keys import cache_key
+from tests.helpers.answers import an_answer, stored
 from tests.helpers.processes import RedisServer, free_port
 
 TEXT = "OpenTelemetry gives every request a trace. Prometheus keeps the metrics. Grafana shows both."
@@ -146,3 +147,21 @@ def test_a_value_that_does_not_fit_the_answer_is_a_miss_not_a_500(
     again = client_for(redis_url=redis_server.url).post(PROCESS, json=request).json()
     assert again["cache_hit"] is True and again["metadata"]["cache_tier"] == "redis"
     assert key in caplog.text and "older version" not in caplog.text
+
+
+def test_an_entry_expired_in_redis_is_not_served_from_memory(client_for: Any, redis_server: RedisServer) -> None:
+    """An entry with 400 ms left in Redis is copied to the memory tier for no longer than that: once
+    Redis has expired it, the next request is answered fresh (it was served from memory for 300 s)."""
+    request = body(330)
+    key = cache_key("summarize", request["text"])
+    server = redis.Redis.from_url(redis_server.url)
+    server.set(key, stored(an_answer("a summary that expires soon")), px=400)
+    client = client_for(redis_url=redis_server.url)
+    first = client.post(PROCESS, json=request).json()
+    assert first["cache_hit"] is True and first["metadata"]["cache_tier"] == "redis"
+    deadline = time.monotonic() + 10
+    while server.exists(key) and time.monotonic() < deadline:  # poll until Redis expired it
+        time.sleep(0.02)
+    assert not server.exists(key)
+    again = client.post(PROCESS, json=request).json()
+    assert again["cache_hit"] is False and again["result"] != "a summary that expires soon"

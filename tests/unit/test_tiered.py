@@ -8,7 +8,7 @@ import pytest
 
 from app.cache.codec import encode
 from app.cache.memory import MemoryTier
-from app.cache.tiered import TieredCache
+from app.cache.tiered import TieredCache, copy_ttl
 from instrumentation import Telemetry
 from instrumentation.instruments import CACHE_ENTRIES, CACHE_LOOKUPS, CACHE_MEMORY
 from tests.helpers.answers import an_answer
@@ -134,3 +134,15 @@ async def test_a_value_that_is_no_answer_is_a_counted_miss_logged_once_per_key(
     await cache.set("k-older", VALUE, ttl_s=60)  # the next answer replaces it
     found = await cache.get("k-older", "summarize")
     assert found is not None and found.value.model_dump() == VALUE
+
+
+@pytest.mark.parametrize(("pttl_ms", "elapsed_s", "expected"), [
+    (10_000_000, 0.0, 300.0),  # a long-lived entry: the memory copy's own bound
+    (2_000, 0.0, 2.0),  # it expires in Redis first: so does the copy
+    (2_000, 0.5, 1.5),  # counted from before the lookup went out: never past Redis' expiry
+    (-1, 0.0, 300.0),  # no expiry in Redis
+    (-2, 0.0, 0.0),  # gone since the GET: served once, not copied
+])
+def test_the_memory_copy_of_a_redis_hit_lives_no_longer_than_in_redis(
+        pttl_ms: int, elapsed_s: float, expected: float) -> None:
+    assert copy_ttl(pttl_ms, elapsed_s) == pytest.approx(expected)
