@@ -29,6 +29,7 @@ from app.cache.redis_tier import outcome
 
 BACKUP_VERSION: Literal[1] = 1
 MAX_KEY_LENGTH = 4096
+MAX_BACKUP_ENTRIES = 1_000_000  # the most a restore takes, so the most a backup holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,14 +53,20 @@ def merge(memory: Iterable[tuple[str, bytes, float]], redis: Iterable[tuple[str,
     return sorted(merged.values(), key=lambda e: e.key)
 
 
-def document(entries: list[Entry], created_at: str, redis_error: str | None) -> dict[str, Any]:
+def document(entries: list[Entry], created_at: str, redis_error: str | None, complete: bool = True) -> dict[str, Any]:
+    """The backup; ``complete`` False when the cache held more than ``MAX_BACKUP_ENTRIES`` (a warning
+    says so: a backup that claimed the whole cache and was not is the failure this prevents)."""
     in_memory = sum(1 for e in entries if "memory" in e.tiers)
     in_redis = sum(1 for e in entries if "redis" in e.tiers)
     redis, warnings = outcome(redis_error)
+    if not complete:
+        warnings.append(f"stopped at {len(entries)} entries, the most a restore takes: the rest of the cache is "
+                        "not in this backup (take Redis' own snapshot, BGSAVE, for a cache this large)")
     return {
         "version": BACKUP_VERSION,
         "created_at": created_at,
         "key_prefix": KEY_PREFIX,
+        "complete": complete,
         "counts": {"total": len(entries), "memory": in_memory, "redis": in_redis},
         "redis": redis,
         "warnings": warnings,
@@ -95,7 +102,7 @@ class Backup(BaseModel):
 
     version: Literal[1]
     created_at: AwareDatetime
-    entries: list[BackupEntry] = Field(max_length=1_000_000)
+    entries: list[BackupEntry] = Field(max_length=MAX_BACKUP_ENTRIES)
 
 
 @dataclass(slots=True)

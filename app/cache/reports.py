@@ -187,7 +187,12 @@ def cleanup_report(freed: Freed, before: MemoryFigures, after: MemoryFigures, no
 def clear_report(memory: Freed, redis_keys: int, redis_error: str | None, before: MemoryFigures,
                  after: MemoryFigures, now: float) -> dict[str, Any]:
     redis, warnings = outcome(redis_error)
-    return {"timestamp": reports.iso(now), "units": reports.UNITS,
+    # Complete when every ai_cache key Redis held was walked (or there is no Redis to clear).
+    complete = redis_error is None or redis == "not_configured"
+    if not complete and redis_keys:  # it stopped partway: say how far, not "only the memory tier"
+        warnings = [f"Redis stopped answering after {redis_keys} keys were deleted ({redis_error}): the keys "
+                    "left keep their TTL; clear again when Redis is back"]
+    return {"timestamp": reports.iso(now), "units": reports.UNITS, "complete": complete,
             "cleared": {"memory": memory.entries, "redis": redis_keys, "total": memory.entries + redis_keys},
             "bytes_freed": memory.bytes, "freed_mb": round(memory.bytes / 1e6, 4),
             "redis": redis, "warnings": warnings,

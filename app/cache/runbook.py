@@ -69,8 +69,9 @@ class CacheRunbook:
         return report
 
     async def backup(self) -> dict[str, Any]:
-        entries, redis_error = await self.cache.entries()
-        return document(entries, monitoring_reports.iso(time.time()), redis_error)
+        snapshot = await self.cache.entries()
+        return document(snapshot.entries, monitoring_reports.iso(time.time()), snapshot.redis_error,
+                        snapshot.complete)
 
     async def restore(self, backup: Backup) -> dict[str, Any]:
         # In parts, each sorted off the event loop: decompressing and parsing up to a million values in one go

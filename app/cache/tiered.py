@@ -19,7 +19,7 @@ from opentelemetry.metrics import Observation
 
 from app.cache import answer
 from app.cache.answer import CachedAnswer
-from app.cache.backup import Entry, merge
+from app.cache.backup import MAX_BACKUP_ENTRIES, Entry, merge
 from app.cache.codec import DEFAULT_MAX_VALUE_BYTES, InvalidValue, ValueTooLarge, encode
 from app.cache.keys import KEY_PREFIX
 from app.cache.memory import Freed, MemoryTier
@@ -60,6 +60,19 @@ class Cleared:
 
 
 @dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The entries of both tiers for a backup."""
+
+    entries: list[Entry]
+    complete: bool  # False: the cache holds more than a backup takes; ``entries`` is the first part
+    redis_error: str | None
+
+
+def _capped(entries: list[Entry], limit: int) -> tuple[list[Entry], bool]:
+    return entries[:limit], len(entries) <= limit
+
+
+@dataclass(frozen=True, slots=True)
 class Restored:
     memory: int
     redis: int
@@ -69,13 +82,14 @@ class Restored:
 class TieredCache:
     def __init__(self, memory: MemoryTier, redis: RedisTier | None, instruments: Instruments,
                  compression_threshold: int, compression_level: int,
-                 max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES) -> None:
+                 max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES, scan_count: int = 500) -> None:
         self.memory = memory
         self.redis = redis
         self._instruments = instruments
         self._threshold = compression_threshold
         self._level = compression_level
         self.max_value_bytes = max_value_bytes
+        self.scan_count = scan_count  # keys per SCAN step, and per DEL or dump of them
         self._lookups: dict[tuple[str, str, str], BoundCounter] = {}
         self.invalid: Counter[str] = Counter()  # entries read back that held no answer, by reason
         self._logged: OrderedDict[str, None] = OrderedDict()
@@ -164,26 +178,35 @@ class TieredCache:
         memory = self.memory.drain()
         if self.redis is None:
             return Cleared(memory, 0, NOT_CONFIGURED)
+        deleted = 0
         try:
-            keys = await self.redis.scan_keys(_PATTERN)
-            return Cleared(memory, await self.redis.delete(*keys), None)
-        except RedisUnavailable as exc:
-            return Cleared(memory, 0, str(exc))
+            # A batch deleted as it is found: the whole keyspace walked, never all its keys in memory.
+            async for keys in self.redis.scan(_PATTERN, self.scan_count):
+                deleted += await self.redis.delete(*keys)
+        except RedisUnavailable as exc:  # what was deleted stays deleted: the answer says how far it got
+            return Cleared(memory, deleted, str(exc))
+        return Cleared(memory, deleted, None)
 
     def purge_expired(self) -> Freed:
         """Expired entries leave the memory tier now; Redis expires its keys itself."""
         return self.memory.purge()
 
-    async def entries(self) -> tuple[list[Entry], str | None]:
-        """Every live entry of both tiers, and why Redis could not be read, when it could not."""
+    async def entries(self, max_entries: int = MAX_BACKUP_ENTRIES) -> Snapshot:
+        """Every live entry of both tiers, up to ``max_entries`` (past it the snapshot says it stopped),
+        and why Redis could not be read, when it could not (then: the memory tier's entries only)."""
         memory = self.memory.items()
         if self.redis is None:
-            return merge(memory, []), NOT_CONFIGURED
+            return Snapshot(*_capped(merge(memory, []), max_entries), NOT_CONFIGURED)
+        found: dict[str, tuple[str, bytes, int]] = {}  # by key: SCAN may return one twice
         try:
-            keys = await self.redis.scan_keys(_PATTERN)
-            return merge(memory, await self.redis.dump(keys)), None
+            async with contextlib.aclosing(self.redis.scan(_PATTERN, self.scan_count)) as batches:
+                async for keys in batches:
+                    found.update((e[0], e) for e in await self.redis.dump(keys, self.scan_count))
+                    if len(found) > max_entries:  # one more than a backup takes: it is incomplete
+                        break
         except RedisUnavailable as exc:
-            return merge(memory, []), str(exc)
+            return Snapshot(*_capped(merge(memory, []), max_entries), str(exc))
+        return Snapshot(*_capped(merge(memory, found.values()), max_entries), None)
 
     async def restore(self, entries: list[Entry]) -> Restored:
         """Write ``entries`` to both tiers (a large backup comes in parts); ``Restored.memory`` counts

@@ -13,8 +13,13 @@ import redis
 
 from app.cache import answer as answer_model
 from app.cache import runbook as cache_runbook
+from app.cache.backup import document
 from app.cache.keys import cache_key
-from tests.helpers.answers import an_answer, backup_value, bomb
+from app.cache.memory import MemoryTier
+from app.cache.redis_tier import RedisTier
+from app.cache.tiered import TieredCache
+from instrumentation import Telemetry
+from tests.helpers.answers import an_answer, backup_value, bomb, stored
 from tests.helpers.processes import RedisServer, free_port
 
 PROCESS = "/v1/text_processing/process"
@@ -238,3 +243,52 @@ def test_a_bomb_in_redis_is_a_miss_not_a_memory_spike(client_for: Any, redis_ser
     assert answer.status_code == 200 and answer.json()["cache_hit"] is False
     assert len(answer.content) < 10_000
     assert client.get(f"{CACHE}/stats").json()["tiers"]["invalid_entries"] == {"total": 1, "too_large": 1}
+
+
+def plant(url: str, count: int) -> list[str]:
+    """``count`` entries written to Redis as another worker would: what clear and backup must find."""
+    server = redis.Redis.from_url(url)
+    keys = [cache_key("sentiment", f"planted in Redis {i}") for i in range(count)]
+    pipe = server.pipeline(transaction=False)
+    for key in keys:
+        pipe.set(key, stored(an_answer("positive")), ex=600)
+    pipe.execute()
+    return keys
+
+
+def test_clear_and_backup_walk_the_whole_keyspace_batch_by_batch(
+        client_for: Any, redis_server: RedisServer) -> None:
+    """120 keys and SCAN steps of 50: every key is backed up and cleared, and the answers say they
+    covered everything (they stopped at a cap of 100,000 keys, and said success)."""
+    flush(redis_server.url)
+    keys = plant(redis_server.url, 120)
+    redis.Redis.from_url(redis_server.url).set("someone_else|key", b"kept")
+    client = client_for(redis_url=redis_server.url, cache_scan_batch_size=50)
+
+    backup = client.get(f"{CACHE}/backup").json()
+    assert backup["complete"] is True and backup["counts"]["redis"] == 120 and backup["warnings"] == []
+    assert sorted(e["key"] for e in backup["entries"]) == sorted(keys)
+    scans = client.get(f"{CACHE}/performance-analysis").json()["redis"]["latency"]["by_command"]["SCAN"]
+    assert scans["count"] >= 3, "the keyspace was not walked in steps of about 50 keys"
+
+    cleared = client.post(f"{CACHE}/clear").json()
+    assert cleared["complete"] is True and cleared["cleared"]["redis"] == 120 and cleared["warnings"] == []
+    assert redis_keys(redis_server.url) == []
+    assert redis.Redis.from_url(redis_server.url).get("someone_else|key") == b"kept"
+
+
+async def test_a_backup_past_what_a_restore_takes_says_it_stopped(
+        redis_server: RedisServer, telemetry: Telemetry) -> None:
+    flush(redis_server.url)
+    plant(redis_server.url, 120)
+    tier = RedisTier(redis_server.url, 1.0, 1.0, telemetry.instruments)
+    cache = TieredCache(MemoryTier(100, 1 << 20), tier, telemetry.instruments, 1000, 6, scan_count=50)
+    try:
+        snapshot = await cache.entries(max_entries=100)
+    finally:
+        await cache.aclose()
+    assert len(snapshot.entries) == 100 and snapshot.complete is False and snapshot.redis_error is None
+    doc = document(snapshot.entries, "2025-01-01T00:00:00+00:00", None, snapshot.complete)
+    assert doc["complete"] is False and doc["counts"]["total"] == 100
+    assert doc["warnings"] == ["stopped at 100 entries, the most a restore takes: the rest of the cache is not "
+                               "in this backup (take Redis' own snapshot, BGSAVE, for a cache this large)"]

@@ -16,7 +16,7 @@ from app.cache import advice, reports
 from app.cache.backup import Backup, Restorable, merge, restorable
 from app.cache.codec import encode
 from app.cache.keys import cache_key
-from app.cache.memory import MemoryTier
+from app.cache.memory import Freed, MemoryTier
 from app.monitoring.kpis import build_catalog
 from app.monitoring.measurements import measure
 from app.monitoring.reports import memory_usage
@@ -232,3 +232,15 @@ def test_malformed_backups_are_refused_with_the_reason(change: dict[str, Any], m
     doc = {**backup_doc(datetime.now(UTC)), **change}
     with pytest.raises(ValidationError, match=message):
         Backup.model_validate(doc)
+
+
+def test_a_clear_that_redis_broke_off_says_how_far_it_got() -> None:
+    figures = reports.MemoryFigures(0, 0, 0)
+    partial = reports.clear_report(Freed(3, 300), 500, "ConnectionError: reset", figures, figures, 0.0)
+    assert partial["complete"] is False and partial["cleared"]["redis"] == 500
+    assert partial["warnings"] == ["Redis stopped answering after 500 keys were deleted (ConnectionError: reset): "
+                                   "the keys left keep their TTL; clear again when Redis is back"]
+    down = reports.clear_report(Freed(3, 300), 0, "ConnectionError: refused", figures, figures, 0.0)
+    assert down["complete"] is False and "only the memory tier was used" in down["warnings"][0]
+    alone = reports.clear_report(Freed(3, 300), 0, "not configured", figures, figures, 0.0)
+    assert alone["complete"] is True and alone["warnings"] == []
