@@ -12,7 +12,6 @@ answer is left out and counted; the other entries are restored.
 from __future__ import annotations
 
 import base64
-import binascii
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -89,7 +88,7 @@ def blob_of(item: BackupEntry, max_value_bytes: int) -> bytes:
     """The stored bytes of ``item``, when they hold an answer; else ``InvalidValue`` with the reason."""
     try:
         blob = base64.b64decode(item["value"], validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or a character outside ASCII
         raise CorruptValue("not base64") from None
     answer.read(blob, max_value_bytes)  # parsed to be checked; what is written is the bytes as read
     return blob

@@ -202,6 +202,7 @@ def test_a_restore_leaves_out_each_value_that_is_no_answer_and_keeps_the_rest() 
     entries = [(cache_key("qa", f"hostile {i}"), blob, 60_000) for i, blob in enumerate(hostile)]
     doc = backup_doc(now, (cache_key("qa", "first"), good, 60_000), *entries, (cache_key("qa", "last"), good, 1))
     doc["entries"].insert(3, {"key": cache_key("qa", "not base64"), "value": "%%%", "ttl_ms": 60_000})
+    doc["entries"].insert(4, {"key": cache_key("qa", "not ASCII"), "value": "é", "ttl_ms": 60_000})
     tracemalloc.start()
     try:
         part = sort(doc, now)
@@ -210,14 +211,14 @@ def test_a_restore_leaves_out_each_value_that_is_no_answer_and_keeps_the_rest() 
         tracemalloc.stop()
     assert [e.key for e in part.alive] == [cache_key("qa", "first"), cache_key("qa", "last")]
     assert all(e.blob == good for e in part.alive)
-    assert part.rejected == {"too_large": 2, "corrupt": 4, "not_an_answer": 4}
+    assert part.rejected == {"too_large": 2, "corrupt": 5, "not_an_answer": 4}
     assert peak < 8 << 20, f"decoding held {peak >> 20} MiB: the bomb was inflated"
 
     report = reports.restore_report(len(doc["entries"]), part.expired, part.rejected, 2, 0, "not configured", 0.0)
-    assert report["restored"] == 2 and report["skipped"] == 10
+    assert report["restored"] == 2 and report["skipped"] == 11
     assert report["skipped_reasons"] == {"expired_since_backup": 0, "did_not_fit": 0, "value_too_large": 2,
-                                         "value_corrupt": 4, "value_not_an_answer": 4}
-    assert report["warnings"] == ["10 entries were left out, their value unreadable (4), not an answer of this "
+                                         "value_corrupt": 5, "value_not_an_answer": 4}
+    assert report["warnings"] == ["11 entries were left out, their value unreadable (5), not an answer of this "
                                   "service (4), over CACHE_MAX_VALUE_BYTES once decompressed (2)"]
 
 
