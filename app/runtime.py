@@ -104,7 +104,8 @@ def build_services(settings: Settings, telemetry: Telemetry) -> Services:
         instrument_redis(redis.client, telemetry)
     cache = TieredCache(MemoryTier(settings.cache_memory_max_entries, settings.cache_memory_max_bytes),
                         redis, instruments, settings.cache_compression_threshold_bytes,
-                        settings.cache_compression_level)
+                        settings.cache_compression_level, settings.cache_max_value_bytes,
+                        settings.cache_scan_batch_size)
     policy = policy_for(settings.resilience_preset, max_attempts=settings.resilience_max_attempts,
                         failure_threshold=settings.resilience_failure_threshold,
                         recovery_timeout_s=settings.resilience_recovery_timeout_seconds,

@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     cache_memory_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     cache_compression_threshold_bytes: int = Field(default=1000, ge=0)
     cache_compression_level: int = Field(default=6, ge=1, le=9)
+    # The most JSON one cached value may decompress to, read from Redis or a restore (both untrusted):
+    # past it the entry is refused unread. An answer of the largest request is a few hundred KB at most.
+    cache_max_value_bytes: int = Field(default=1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
+    # Keys per SCAN step when clear and backup walk Redis (and per DEL or dump of them): the walk always
+    # covers the whole keyspace; this only sets how much each round trip carries.
+    cache_scan_batch_size: int = Field(default=500, ge=10, le=10_000)
 
     # Resilience: a preset, optionally overridden field by field.
     resilience_preset: PresetName = "simple"

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from app.cache.answer import SentimentOut  # the answer's own: a cached sentiment is taken as it is
 from app.services.llm.base import OPERATIONS, Operation
 
 MAX_TEXT = 10_000
@@ -41,12 +42,6 @@ class TextRequest(_Request):
 # needs a question. The union's tag appears in validation locations; errors.py leaves it out of them.
 ProcessRequest = Annotated[QuestionRequest | TextRequest, Field(discriminator="operation")]
 UNION_TAGS = frozenset(OPERATIONS)
-
-
-class SentimentOut(BaseModel):
-    sentiment: Literal["positive", "negative", "neutral"]
-    confidence: float
-    explanation: str
 
 
 class ProcessResponse(BaseModel):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -76,6 +76,17 @@ class RedisTier:
         value: Any = await self._call("GET", lambda: self.client.get(key))
         return value if isinstance(value, bytes) or value is None else bytes(value)
 
+    async def lookup(self, key: str) -> tuple[bytes | None, int]:
+        """The value and its PTTL in ms (-1: no expiry, -2: gone), in one round trip; timed as the GET."""
+        async def fetch() -> list[Any]:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.get(key)
+            pipe.pttl(key)
+            return list(await pipe.execute())
+
+        value, pttl = await self._call("GET", fetch)
+        return (None if value is None else bytes(value)), int(pttl)
+
     async def set(self, key: str, blob: bytes, ttl_s: int) -> None:
         await self._call("SET", lambda: self.client.set(key, blob, ex=ttl_s))
 
@@ -84,15 +95,20 @@ class RedisTier:
             return 0
         return int(await self._call("DEL", lambda: self.client.delete(*keys)))
 
-    async def scan_keys(self, pattern: str, limit: int = 100_000) -> list[str]:
-        async def scan() -> list[str]:
-            found: list[str] = []
-            async for key in self.client.scan_iter(match=pattern, count=500):
-                found.append(key.decode() if isinstance(key, bytes) else str(key))
-                if len(found) >= limit:
-                    break
-            return found
-        return await self._call("SCAN", scan)
+    async def scan(self, pattern: str, count: int) -> AsyncGenerator[list[str], None]:
+        """Every key matching ``pattern``, one SCAN reply (about ``count`` keys) at a time, until the
+        cursor has walked the whole keyspace: no cap, and no list of every key held at once. A key
+        may come twice (SCAN's guarantee is at least once); a failure ends the walk with the error."""
+        cursor = 0
+        while True:
+            async def step(at: int = cursor) -> Any:
+                return await self.client.scan(at, match=pattern, count=count)
+
+            cursor, keys = await self._call("SCAN", step)
+            if keys:
+                yield [key.decode() if isinstance(key, bytes) else str(key) for key in keys]
+            if int(cursor) == 0:
+                return
 
     async def dump(self, keys: Sequence[str], chunk: int = 500) -> list[tuple[str, bytes, int]]:
         """``(key, value, PTTL in ms)`` for each key still present; PTTL is -1 for a key without expiry."""

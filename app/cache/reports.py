@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from app.cache.codec import is_compressed, raw_size
+from app.cache.codec import DEFAULT_MAX_VALUE_BYTES, is_compressed, raw_size
 from app.cache.keys import TTL_SECONDS, ttl_for
 from app.cache.memory import Freed
 from app.cache.redis_tier import outcome
@@ -42,6 +42,7 @@ class CacheFacts:
     blobs: Sequence[bytes]  # the memory tier's stored values
     compression_threshold: int
     catalog: Sequence[KPI]
+    max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES  # CACHE_MAX_VALUE_BYTES: how far a value is decompressed
 
 
 def _is_redis(attrs: Mapping[str, object]) -> bool:
@@ -88,13 +89,14 @@ def redis_latency(window: Window, m: Measurements) -> dict[str, Any]:
             "by_command": _latency(commands, sorted(commands))}
 
 
-def compression(blobs: Sequence[bytes], threshold: int) -> dict[str, Any]:
+def compression(blobs: Sequence[bytes], threshold: int,
+                max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES) -> dict[str, Any]:
     """How many stored values are compressed, and how much that saved, over the memory tier's values."""
     compressed = [b for b in blobs if is_compressed(b)]
     stored = raw = unreadable = 0
     for blob in compressed:
         try:
-            raw += raw_size(blob)
+            raw += raw_size(blob, max_value_bytes)
         except ValueError:
             unreadable += 1
             continue
@@ -149,7 +151,7 @@ def performance_analysis(hours: float, f: CacheFacts, now: float) -> dict[str, A
         "lookup_latency": latency,
         "memory_tier": memory_tier(f.memory_usage, f.tiers["memory"]),
         "redis": redis,
-        "compression": compression(f.blobs, f.compression_threshold),
+        "compression": compression(f.blobs, f.compression_threshold, f.max_value_bytes),
         "kpis": verdicts,
         "evidence": {
             "window": {"start": reports.iso(f.window.old.timestamp), "end": reports.iso(f.window.new.timestamp),
@@ -185,22 +187,37 @@ def cleanup_report(freed: Freed, before: MemoryFigures, after: MemoryFigures, no
 def clear_report(memory: Freed, redis_keys: int, redis_error: str | None, before: MemoryFigures,
                  after: MemoryFigures, now: float) -> dict[str, Any]:
     redis, warnings = outcome(redis_error)
-    return {"timestamp": reports.iso(now), "units": reports.UNITS,
+    # Complete when every ai_cache key Redis held was walked (or there is no Redis to clear).
+    complete = redis_error is None or redis == "not_configured"
+    if not complete and redis_keys:  # it stopped partway: say how far, not "only the memory tier"
+        warnings = [f"Redis stopped answering after {redis_keys} keys were deleted ({redis_error}): the keys "
+                    "left keep their TTL; clear again when Redis is back"]
+    return {"timestamp": reports.iso(now), "units": reports.UNITS, "complete": complete,
             "cleared": {"memory": memory.entries, "redis": redis_keys, "total": memory.entries + redis_keys},
             "bytes_freed": memory.bytes, "freed_mb": round(memory.bytes / 1e6, 4),
             "redis": redis, "warnings": warnings,
             "memory_before": before.as_dict(), "memory_after": after.as_dict()}
 
 
-def restore_report(total: int, expired: int, memory: int, redis: int, redis_error: str | None,
-                   now: float) -> dict[str, Any]:
-    """``restored`` counts entries that reached at least one tier (Redis takes all it is sent)."""
+REJECTED = {"too_large": "over CACHE_MAX_VALUE_BYTES once decompressed", "corrupt": "unreadable",
+            "not_an_answer": "not an answer of this service"}
+
+
+def restore_report(total: int, expired: int, rejected: Mapping[str, int], memory: int, redis: int,
+                   redis_error: str | None, now: float) -> dict[str, Any]:
+    """``restored`` counts entries that reached at least one tier (Redis takes all it is sent);
+    ``rejected`` the values that are no answer, by reason (``InvalidValue.reason``)."""
     restored = max(memory, redis)
     redis_status, warnings = outcome(redis_error)
-    not_kept = total - expired - restored
+    refused = sum(rejected.values())
+    not_kept = total - expired - refused - restored
+    if refused:
+        warnings.append(f"{refused} entries were left out, their value "
+                        + ", ".join(f"{REJECTED.get(r, r)} ({n})" for r, n in sorted(rejected.items())))
     if not_kept:
         warnings.append(f"{not_kept} entries did not fit in the memory tier's bounds (CACHE_MEMORY_MAX_*)")
     return {"timestamp": reports.iso(now), "entries_in_backup": total, "restored": restored,
             "skipped": total - restored,
-            "skipped_reasons": {"expired_since_backup": expired, "did_not_fit": not_kept},
+            "skipped_reasons": {"expired_since_backup": expired, "did_not_fit": not_kept,
+                                **{f"value_{r}": rejected.get(r, 0) for r in REJECTED}},
             "tiers": {"memory": memory, "redis": redis}, "redis": redis_status, "warnings": warnings}

@@ -4,13 +4,15 @@ expect of anything that drops data."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 from app.cache import advice, reports
-from app.cache.backup import Backup, document, restorable
+from app.cache.backup import Backup, Restorable, document, restorable
+from app.cache.redis_tier import NOT_CONFIGURED
 from app.monitoring import reports as monitoring_reports
 from app.monitoring.measurements import measure
 from app.runbook import Runbook
@@ -18,6 +20,7 @@ from app.runtime import Services
 from app.system import rss_bytes
 
 _log = logging.getLogger("app.cache")
+RESTORE_PART = 500  # backup entries read and written at a time (one Redis pipeline)
 
 
 class CacheRunbook:
@@ -37,7 +40,8 @@ class CacheRunbook:
                                                          settings.alert_memory_critical_mb),
             tiers=self.cache.status(), redis_configured=self.cache.redis is not None, redis_ping_ms=ping_ms,
             blobs=[blob for _key, blob, _ttl in self.cache.memory.items()[-reports.COMPRESSION_SAMPLE:]],
-            compression_threshold=settings.cache_compression_threshold_bytes, catalog=self.s.catalog)
+            compression_threshold=settings.cache_compression_threshold_bytes, catalog=self.s.catalog,
+            max_value_bytes=settings.cache_max_value_bytes)
 
     async def performance_analysis(self, hours: float) -> dict[str, Any]:
         return reports.performance_analysis(hours, await self.facts(hours), time.time())
@@ -65,14 +69,27 @@ class CacheRunbook:
         return report
 
     async def backup(self) -> dict[str, Any]:
-        entries, redis_error = await self.cache.entries()
-        return document(entries, monitoring_reports.iso(time.time()), redis_error)
+        snapshot = await self.cache.entries()
+        return document(snapshot.entries, monitoring_reports.iso(time.time()), snapshot.redis_error,
+                        snapshot.complete)
 
     async def restore(self, backup: Backup) -> dict[str, Any]:
-        alive, expired = restorable(backup, datetime.now(UTC))
-        done = await self.cache.restore(alive)
-        report = reports.restore_report(len(backup.entries), expired, done.memory, done.redis, done.redis_error,
-                                        time.time())
+        # In parts, each sorted off the event loop: decompressing and parsing up to a million values in one go
+        # would hold every other request for seconds; a part at a time, they are served in between.
+        now, limit = datetime.now(UTC), self.s.settings.cache_max_value_bytes
+        left_out, redis = Restorable(), 0
+        keys: list[str] = []
+        redis_error = NOT_CONFIGURED if self.cache.redis is None else None  # also for an empty backup
+        for start in range(0, len(backup.entries), RESTORE_PART):
+            part = await asyncio.to_thread(restorable, backup.entries[start:start + RESTORE_PART],
+                                           backup.created_at, now, limit)
+            done = await self.cache.restore(part.alive)
+            left_out.add(part)
+            keys.extend(e.key for e in part.alive)
+            redis += done.redis
+            redis_error = redis_error or done.redis_error
+        report = reports.restore_report(len(backup.entries), left_out.expired, left_out.rejected,
+                                        self.cache.in_memory(keys), redis, redis_error, time.time())
         _log.warning("cache restored from a backup of %s: %d of %d entries", backup.created_at.isoformat(),
                      report["restored"], len(backup.entries))
         return report

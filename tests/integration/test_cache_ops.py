@@ -3,6 +3,7 @@ with Redis away, and through a backup, clear and restore."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 from datetime import UTC, datetime, timedelta
@@ -10,8 +11,15 @@ from typing import Any
 
 import redis
 
-from app.cache.codec import encode
+from app.cache import answer as answer_model
+from app.cache import runbook as cache_runbook
+from app.cache.backup import document
 from app.cache.keys import cache_key
+from app.cache.memory import MemoryTier
+from app.cache.redis_tier import RedisTier
+from app.cache.tiered import TieredCache
+from instrumentation import Telemetry
+from tests.helpers.answers import an_answer, backup_value, bomb, stored
 from tests.helpers.processes import RedisServer, free_port
 
 PROCESS = "/v1/text_processing/process"
@@ -100,7 +108,7 @@ def test_redis_away_is_reported_and_nothing_fails(client_for: Any) -> None:
 def planted(client: Any, *ttls_ms: int) -> dict[str, Any]:
     """Entries restored with the given TTLs: the only way to get entries that expire within a test.
     The backup is dated in the future, which counts no time against the TTLs: they start at the restore."""
-    blob = base64.b64encode(encode({"result": "planted " * 20}, 1000, 6)).decode()
+    blob = backup_value(an_answer("planted " * 20))
     doc = {"version": 1, "created_at": (datetime.now(UTC) + timedelta(minutes=1)).isoformat(),
            "entries": [{"key": cache_key("qa", f"planted {i}"), "value": blob, "ttl_ms": ttl}
                        for i, ttl in enumerate(ttls_ms)]}
@@ -152,7 +160,7 @@ def test_backup_clear_restore_round_trip(client_for: Any, redis_server: RedisSer
 
 def test_restore_skips_entries_expired_since_the_backup(client_for: Any) -> None:
     client = client_for(redis_enabled=False)
-    blob = base64.b64encode(encode({"result": "old"}, 1000, 6)).decode()
+    blob = backup_value(an_answer("old"))
     doc = {"version": 1, "created_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
            "entries": [{"key": cache_key("qa", "gone"), "value": blob, "ttl_ms": 60_000},
                        {"key": cache_key("sentiment", "kept"), "value": blob, "ttl_ms": 86_400_000}]}
@@ -164,9 +172,9 @@ def test_restore_skips_entries_expired_since_the_backup(client_for: Any) -> None
 def test_malformed_backups_get_422_with_the_reason(client_for: Any) -> None:
     client = client_for(redis_enabled=False)
     now = datetime.now(UTC).isoformat()
-    bad_value = {"version": 1, "created_at": now,
-                 "entries": [{"key": cache_key("qa", "x"), "value": "not base64!", "ttl_ms": 10}]}
-    cases = [({"created_at": now, "entries": []}, "version"), (bad_value, "not a cache value"),
+    bad_key = {"version": 1, "created_at": now,
+               "entries": [{"key": "someone_else|x", "value": backup_value(an_answer("x")), "ttl_ms": 10}]}
+    cases = [({"created_at": now, "entries": []}, "version"), (bad_key, "should match pattern"),
              ({"version": 1, "created_at": now, "entries": "all of them"}, "valid list")]
     for doc, reason in cases:
         answer = client.post(f"{CACHE}/restore", json=doc)
@@ -181,3 +189,106 @@ def test_bad_window_is_a_422(client_for: Any) -> None:
     for path in ("performance-analysis", "optimization-recommendations"):
         answer = client.get(f"{CACHE}/{path}?time_window_hours=0")
         assert answer.status_code == 422 and "greater than 0" in answer.text
+
+
+def test_a_restore_leaves_out_each_hostile_value_and_restores_the_rest(
+        client_for: Any, redis_server: RedisServer, monkeypatch: Any) -> None:
+    """A bomb (64 MiB of JSON in 64 KB), bad zlib, an older version's shape: each left out and counted,
+    never a 500; the good entries reach both tiers and are served. The values are read off the event
+    loop, a few entries at a time (a part of 3 here)."""
+    read = answer_model.read
+    on_the_loop: list[bool] = []
+
+    def spy(blob: bytes, max_bytes: int) -> Any:
+        try:
+            asyncio.get_running_loop()
+            on_the_loop.append(True)
+        except RuntimeError:  # no loop runs in this thread: a worker's
+            on_the_loop.append(False)
+        return read(blob, max_bytes)
+
+    monkeypatch.setattr(answer_model, "read", spy)
+    monkeypatch.setattr(cache_runbook, "RESTORE_PART", 3)
+    flush(redis_server.url)
+    client = client_for(redis_url=redis_server.url)
+    good = [{"key": cache_key("summarize", TEXT.format(i=400 + i)), "value": backup_value(an_answer(f"kept {i}")),
+             "ttl_ms": 600_000} for i in range(4)]
+    hostile = [base64.b64encode(bomb(64 << 20)).decode(), base64.b64encode(b"Zbroken").decode(),
+               backup_value({**an_answer("older"), "operation": "summarize"})]
+    doc = {"version": 1, "created_at": datetime.now(UTC).isoformat(),
+           "entries": [good[0], good[1], *({"key": cache_key("qa", f"bad {i}"), "value": v, "ttl_ms": 600_000}
+                                           for i, v in enumerate(hostile)), good[2], good[3]]}
+    answer = client.post(f"{CACHE}/restore", json=doc)
+    assert answer.status_code == 200, answer.text
+    report = answer.json()
+    assert (report["restored"], report["skipped"], report["tiers"]) == (4, 3, {"memory": 4, "redis": 4})
+    assert {k: v for k, v in report["skipped_reasons"].items() if v} == {
+        "value_too_large": 1, "value_corrupt": 1, "value_not_an_answer": 1}
+    assert "3 entries were left out" in report["warnings"][0]
+    assert sorted(redis_keys(redis_server.url)) == sorted(e["key"].encode() for e in good)
+    served = client_for(redis_url=redis_server.url).post(PROCESS, json=body(402)).json()
+    assert served["cache_hit"] is True and served["result"] == "kept 2"
+    restore_reads = on_the_loop[:len(doc["entries"])]
+    assert len(restore_reads) == 7 and not any(restore_reads), "a backup value was read on the event loop"
+
+
+def test_a_bomb_in_redis_is_a_miss_not_a_memory_spike(client_for: Any, redis_server: RedisServer) -> None:
+    """Another writer left a small value that inflates to 16 MiB under this request's key: it is read to
+    CACHE_MAX_VALUE_BYTES and no further, counted, and the request answered fresh."""
+    request = body(410)
+    key = cache_key("summarize", request["text"])
+    redis.Redis.from_url(redis_server.url).set(key, bomb(16 << 20), ex=600)
+    client = client_for(redis_url=redis_server.url)
+    answer = client.post(PROCESS, json=request)
+    assert answer.status_code == 200 and answer.json()["cache_hit"] is False
+    assert len(answer.content) < 10_000
+    assert client.get(f"{CACHE}/stats").json()["tiers"]["invalid_entries"] == {"total": 1, "too_large": 1}
+
+
+def plant(url: str, count: int) -> list[str]:
+    """``count`` entries written to Redis as another worker would: what clear and backup must find."""
+    server = redis.Redis.from_url(url)
+    keys = [cache_key("sentiment", f"planted in Redis {i}") for i in range(count)]
+    pipe = server.pipeline(transaction=False)
+    for key in keys:
+        pipe.set(key, stored(an_answer("positive")), ex=600)
+    pipe.execute()
+    return keys
+
+
+def test_clear_and_backup_walk_the_whole_keyspace_batch_by_batch(
+        client_for: Any, redis_server: RedisServer) -> None:
+    """120 keys and SCAN steps of 50: every key is backed up and cleared, and the answers say they
+    covered everything (they stopped at a cap of 100,000 keys, and said success)."""
+    flush(redis_server.url)
+    keys = plant(redis_server.url, 120)
+    redis.Redis.from_url(redis_server.url).set("someone_else|key", b"kept")
+    client = client_for(redis_url=redis_server.url, cache_scan_batch_size=50)
+
+    backup = client.get(f"{CACHE}/backup").json()
+    assert backup["complete"] is True and backup["counts"]["redis"] == 120 and backup["warnings"] == []
+    assert sorted(e["key"] for e in backup["entries"]) == sorted(keys)
+    scans = client.get(f"{CACHE}/performance-analysis").json()["redis"]["latency"]["by_command"]["SCAN"]
+    assert scans["count"] >= 3, "the keyspace was not walked in steps of about 50 keys"
+
+    cleared = client.post(f"{CACHE}/clear").json()
+    assert cleared["complete"] is True and cleared["cleared"]["redis"] == 120 and cleared["warnings"] == []
+    assert redis_keys(redis_server.url) == []
+    assert redis.Redis.from_url(redis_server.url).get("someone_else|key") == b"kept"
+
+
+async def test_a_backup_past_what_a_restore_takes_says_it_stopped(
+        redis_server: RedisServer, telemetry: Telemetry) -> None:
+    flush(redis_server.url)
+    plant(redis_server.url, 120)
+    tier = RedisTier(redis_server.url, 1.0, 1.0, telemetry.instruments)
+    cache = TieredCache(MemoryTier(100, 1 << 20), tier, telemetry.instruments, 1000, 6, scan_count=50)
+    try:
+        snapshot = await cache.entries(max_entries=100)
+    finally:
+        await cache.aclose()
+    assert len(snapshot.entries) == 100 and snapshot.complete is False and snapshot.redis_error is None
+    doc = document(snapshot.entries, "2025-01-01T00:00:00+00:00", None, snapshot.complete)
+    assert doc["complete"] is False and doc["counts"]["total"] == 100
+    assert doc["warnings"] == ["stopped at 100 entries, the most a restore takes: the rest of the cache is not "
+                               "in this backup (take Redis' own snapshot, BGSAVE, for a cache this large)"]

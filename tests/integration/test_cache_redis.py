@@ -8,7 +8,9 @@ from typing import Any
 
 import redis
 
+from app.cache.codec import encode
 from app.cache.keys import cache_key
+from tests.helpers.answers import an_answer, stored
 from tests.helpers.processes import RedisServer, free_port
 
 TEXT = "OpenTelemetry gives every request a trace. Prometheus keeps the metrics. Grafana shows both."
@@ -123,3 +125,43 @@ def test_a_restored_ttl_is_bounded_by_its_operations(client_for: Any, redis_serv
     ttls = [redis.Redis.from_url(redis_server.url).pttl(k) for k in redis_keys(redis_server.url)]
     assert ttls and all(0 < t <= 2 * 3600 * 1000 for t in ttls)  # summarize lives 2 h
     assert client.get("/internal/monitoring/health").json()["components"]["redis"]["status"] == "healthy"
+
+
+def test_a_value_that_does_not_fit_the_answer_is_a_miss_not_a_500(
+        client_for: Any, redis_server: RedisServer, caplog: Any) -> None:
+    """An older version left its value (with an ``operation`` key) under this request's key: the request
+    is answered fresh, the entry replaced, the miss counted in the stats and logged without the value."""
+    request = body(320)
+    key = cache_key("summarize", request["text"])
+    older = {"operation": "summarize", "result": "an older version's summary", "sentiment": None,
+             "key_points": None, "questions": None, "metadata": {}}
+    server = redis.Redis.from_url(redis_server.url)
+    server.set(key, encode(older, 1000, 6), ex=600)
+    client = client_for(redis_url=redis_server.url)
+    answer = client.post(PROCESS, json=request)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["cache_hit"] is False and "older version" not in answer.text
+    tiers = client.get("/internal/cache/stats").json()["tiers"]
+    assert tiers["invalid_entries"] == {"total": 1, "not_an_answer": 1}
+    assert b"older version" not in server.get(key)  # replaced by this answer
+    again = client_for(redis_url=redis_server.url).post(PROCESS, json=request).json()
+    assert again["cache_hit"] is True and again["metadata"]["cache_tier"] == "redis"
+    assert key in caplog.text and "older version" not in caplog.text
+
+
+def test_an_entry_expired_in_redis_is_not_served_from_memory(client_for: Any, redis_server: RedisServer) -> None:
+    """An entry with 400 ms left in Redis is copied to the memory tier for no longer than that: once
+    Redis has expired it, the next request is answered fresh (it was served from memory for 300 s)."""
+    request = body(330)
+    key = cache_key("summarize", request["text"])
+    server = redis.Redis.from_url(redis_server.url)
+    server.set(key, stored(an_answer("a summary that expires soon")), px=400)
+    client = client_for(redis_url=redis_server.url)
+    first = client.post(PROCESS, json=request).json()
+    assert first["cache_hit"] is True and first["metadata"]["cache_tier"] == "redis"
+    deadline = time.monotonic() + 10
+    while server.exists(key) and time.monotonic() < deadline:  # poll until Redis expired it
+        time.sleep(0.02)
+    assert not server.exists(key)
+    again = client.post(PROCESS, json=request).json()
+    assert again["cache_hit"] is False and again["result"] != "a summary that expires soon"

@@ -4,6 +4,8 @@ back as analysis, recommendations and backups."""
 from __future__ import annotations
 
 import base64
+import tracemalloc
+import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,15 +13,16 @@ import pytest
 from pydantic import ValidationError
 
 from app.cache import advice, reports
-from app.cache.backup import Backup, merge, restorable
+from app.cache.backup import Backup, Restorable, merge, restorable
 from app.cache.codec import encode
 from app.cache.keys import cache_key
-from app.cache.memory import MemoryTier
+from app.cache.memory import Freed, MemoryTier
 from app.monitoring.kpis import build_catalog
 from app.monitoring.measurements import measure
 from app.monitoring.reports import memory_usage
 from app.monitoring.windows import Window
 from instrumentation import Telemetry
+from tests.helpers.answers import an_answer, bomb, stored
 
 SMALL = {"result": "short"}
 LARGE = {"result": "The quick brown fox jumps over the lazy dog. " * 100}
@@ -174,26 +177,71 @@ def backup_doc(created: datetime, *entries: tuple[str, bytes, int]) -> dict[str,
             "entries": [{"key": k, "value": base64.b64encode(b).decode(), "ttl_ms": t} for k, b, t in entries]}
 
 
+def sort(doc: dict[str, Any], now: datetime, max_value_bytes: int = 64 * 1024) -> Restorable:
+    backup = Backup.model_validate(doc)
+    return restorable(backup.entries, backup.created_at, now, max_value_bytes)
+
+
 def test_restore_counts_time_since_the_backup() -> None:
     created = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
-    blob = encode(SMALL, 1000, 6)
+    blob = stored(an_answer("short"))
     doc = backup_doc(created, (cache_key("qa", "a"), blob, 60_000), (cache_key("qa", "b"), blob, 5_000))
-    alive, expired = restorable(Backup.model_validate(doc), created + timedelta(seconds=10))
-    assert expired == 1
-    assert [(e.key, e.ttl_ms, e.blob) for e in alive] == [(cache_key("qa", "a"), 50_000, blob)]
+    part = sort(doc, created + timedelta(seconds=10))
+    assert part.expired == 1 and not part.rejected
+    assert [(e.key, e.ttl_ms, e.blob) for e in part.alive] == [(cache_key("qa", "a"), 50_000, blob)]
+
+
+def test_a_restore_leaves_out_each_value_that_is_no_answer_and_keeps_the_rest() -> None:
+    """A decompression bomb (64 MiB of zeros in 64 KB), bad zlib, bad base64, an older version's shape,
+    JSON nested past any parser's depth: each left out and counted by reason, the good entries kept."""
+    now = datetime.now(UTC)
+    good = stored(an_answer("kept", key_points=["a", "b"]), threshold=10)  # compressed, like a large answer
+    hostile = [bomb(64 << 20), b"J" + b" " * (64 * 1024 + 1), b"Zbroken", b"Z" + zlib.compress(b"{}")[:-2],
+               stored({**an_answer("older"), "operation": "qa"}), stored({"result": "partial"}),
+               b"J" + b"[" * 20_000 + b"]" * 20_000, b"J\xff\xfe", b"Xunknown"]
+    entries = [(cache_key("qa", f"hostile {i}"), blob, 60_000) for i, blob in enumerate(hostile)]
+    doc = backup_doc(now, (cache_key("qa", "first"), good, 60_000), *entries, (cache_key("qa", "last"), good, 1))
+    doc["entries"].insert(3, {"key": cache_key("qa", "not base64"), "value": "%%%", "ttl_ms": 60_000})
+    doc["entries"].insert(4, {"key": cache_key("qa", "not ASCII"), "value": "é", "ttl_ms": 60_000})
+    tracemalloc.start()
+    try:
+        part = sort(doc, now)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [e.key for e in part.alive] == [cache_key("qa", "first"), cache_key("qa", "last")]
+    assert all(e.blob == good for e in part.alive)
+    assert part.rejected == {"too_large": 2, "corrupt": 5, "not_an_answer": 4}
+    assert peak < 8 << 20, f"decoding held {peak >> 20} MiB: the bomb was inflated"
+
+    report = reports.restore_report(len(doc["entries"]), part.expired, part.rejected, 2, 0, "not configured", 0.0)
+    assert report["restored"] == 2 and report["skipped"] == 11
+    assert report["skipped_reasons"] == {"expired_since_backup": 0, "did_not_fit": 0, "value_too_large": 2,
+                                         "value_corrupt": 5, "value_not_an_answer": 4}
+    assert report["warnings"] == ["11 entries were left out, their value unreadable (5), not an answer of this "
+                                  "service (4), over CACHE_MAX_VALUE_BYTES once decompressed (2)"]
 
 
 @pytest.mark.parametrize(("change", "message"), [
     ({"version": 2}, "Input should be 1"),
     ({"created_at": "yesterday"}, "datetime"),
     ({"created_at": "2025-01-01T00:00:00"}, "timezone"),
-    ({"entries": [{"key": "other_prefix|x", "value": EMPTY, "ttl_ms": 5}]}, "not a cache key"),
-    ({"entries": [{"key": "ai_cache|op:qa|x", "value": "%%%", "ttl_ms": 5}]}, "not a cache value"),
-    ({"entries": [{"key": "ai_cache|op:qa|x", "value": base64.b64encode(b"Zbroken").decode(), "ttl_ms": 5}]},
-     "corrupt compressed"),
+    ({"entries": [{"key": "other_prefix|x", "value": EMPTY, "ttl_ms": 5}]}, r"should match pattern .\^ai_cache"),
     ({"entries": [{"key": "ai_cache|op:qa|x", "value": EMPTY, "ttl_ms": 0}]}, "greater than 0"),
 ])
 def test_malformed_backups_are_refused_with_the_reason(change: dict[str, Any], message: str) -> None:
     doc = {**backup_doc(datetime.now(UTC)), **change}
     with pytest.raises(ValidationError, match=message):
         Backup.model_validate(doc)
+
+
+def test_a_clear_that_redis_broke_off_says_how_far_it_got() -> None:
+    figures = reports.MemoryFigures(0, 0, 0)
+    partial = reports.clear_report(Freed(3, 300), 500, "ConnectionError: reset", figures, figures, 0.0)
+    assert partial["complete"] is False and partial["cleared"]["redis"] == 500
+    assert partial["warnings"] == ["Redis stopped answering after 500 keys were deleted (ConnectionError: reset): "
+                                   "the keys left keep their TTL; clear again when Redis is back"]
+    down = reports.clear_report(Freed(3, 300), 0, "ConnectionError: refused", figures, figures, 0.0)
+    assert down["complete"] is False and "only the memory tier was used" in down["warnings"][0]
+    alone = reports.clear_report(Freed(3, 300), 0, "not configured", figures, figures, 0.0)
+    assert alone["complete"] is True and alone["warnings"] == []
