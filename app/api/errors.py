@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 
 from app.api.limits import BodyTooLarge, too_large_body
 from app.resilience.breaker import CircuitOpenError
-from app.services.llm.base import LLMError, LLMPermanentError
+from app.services.llm.base import LLMBusyError, LLMError, LLMPermanentError
 
 _log = logging.getLogger(__name__)
 
@@ -58,13 +58,22 @@ async def _too_large(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(too_large_body(str(exc.detail)), status_code=413, headers=exc.headers)
 
 
+def _unavailable(detail: str, retry_after_s: float, **fields: Any) -> JSONResponse:
+    retry = max(1, round(retry_after_s))
+    return JSONResponse({"detail": detail, **fields, "retry_after_seconds": retry},
+                        status_code=503, headers={"Retry-After": str(retry)})
+
+
 async def _circuit_open(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CircuitOpenError)
-    retry = max(1, round(exc.retry_after_s))
-    return JSONResponse(
-        {"detail": f"The AI service is unavailable: {exc}. Cached results are still served.",
-         "error": "circuit_open", "circuit_breaker": exc.name, "retry_after_seconds": retry},
-        status_code=503, headers={"Retry-After": str(retry)})
+    return _unavailable(f"The AI service is unavailable: {exc}. Cached results are still served.",
+                        exc.retry_after_s, error="circuit_open", circuit_breaker=exc.name)
+
+
+async def _llm_busy(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, LLMBusyError)
+    return _unavailable(f"The service is busy: {exc}. Retry later; cached results are still served.",
+                        exc.retry_after_s, error="llm_concurrency_limit", limit=exc.limit)
 
 
 async def _llm_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -79,4 +88,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(BodyTooLarge, _too_large)
     app.add_exception_handler(CircuitOpenError, _circuit_open)
+    app.add_exception_handler(LLMBusyError, _llm_busy)  # a 503, not LLMError's 502: Starlette takes the closest class
     app.add_exception_handler(LLMError, _llm_error)
