@@ -1,6 +1,6 @@
 """LLM_MAX_CONCURRENCY is a limit on every LLM call: parallel /process calls reach a real local
 OpenAI-compatible vendor no more than the limit at once, the excess waits LLM_QUEUE_TIMEOUT_SECONDS at
-most and then gets a 503 with Retry-After."""
+most and then gets a 503 with Retry-After, and capacity-analysis reports what the limiter saw."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from tests.integration.conftest import llm_client
 
 PROCESS = "/v1/text_processing/process"
 BATCH = "/v1/text_processing/batch_process"
+CAPACITY = "/internal/resilience/capacity-analysis"
 EXPOSITION = "/internal/monitoring/metrics?format=prometheus"
 TEXT = "The payment service failed twice this morning. Engineers restarted it and traffic recovered."
 LIMIT = 2
@@ -59,6 +60,11 @@ def test_twenty_parallel_calls_reach_the_vendor_two_at_a_time(client_for: Any, f
 
     assert [r.status_code for r in responses] == [200] * 20
     assert fake.max_in_flight == LIMIT and fake.calls == 20
+    concurrency = client.get(CAPACITY).json()["concurrency"]
+    assert concurrency["limit"] == LIMIT and concurrency["peak_in_flight"] == LIMIT
+    assert concurrency["peak_utilization_percent"] == 100.0
+    assert concurrency["calls_admitted"] == 20
+    assert concurrency["calls_waited"] >= 18 and concurrency["calls_rejected"] == 0
     assert exposed(client, "app_llm_concurrency_active 0") and exposed(client, "app_llm_queue_waiting 0")
 
 
@@ -87,6 +93,13 @@ def test_past_the_wait_the_excess_gets_503_with_retry_after(client_for: Any, fak
     assert breakers["ai_service"]["state"] == "closed"
     assert breakers["ai_service"]["metrics"]["failures"] == 0
     assert client.post(PROCESS, json=body(100)).status_code == 200
+
+    answer = client.get(CAPACITY).json()
+    concurrency = answer["concurrency"]
+    assert concurrency["peak_in_flight"] == LIMIT and concurrency["peak_utilization_percent"] <= 100.0
+    assert concurrency["calls_rejected"] == 20 - LIMIT
+    assert concurrency["calls_waited"] == 20 - LIMIT
+    assert any("refused (503)" in r for r in answer["recommendations"])
 
 
 def test_cache_hits_are_served_while_every_slot_is_taken(client_for: Any, fake: FakeOpenAI) -> None:
