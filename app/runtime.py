@@ -29,6 +29,7 @@ from app.resilience.manager import Resilience
 from app.resilience.presets import policy_for
 from app.services.genai import GenAIClient
 from app.services.llm.base import OPERATIONS, LLMProvider, LLMTransientError
+from app.services.llm.limiter import ConcurrencyLimiter
 from app.services.llm.offline import OfflineProvider
 from app.services.processing import TextProcessor
 from app.settings import Settings
@@ -112,7 +113,8 @@ def build_services(settings: Settings, telemetry: Telemetry) -> Services:
                         base_delay_s=settings.resilience_base_delay_seconds)
     resilience = Resilience(policy, OPERATIONS, instruments, retry_on=(LLMTransientError,))
     llm = GenAIClient(build_provider(settings, telemetry), telemetry.tracer_provider.get_tracer("app.llm"),
-                      instruments)
+                      instruments, ConcurrencyLimiter(settings.llm_max_concurrency,
+                                                      settings.llm_queue_timeout_seconds, instruments))
     limit = memory_limit_bytes(settings.memory_limit_mb)
     instruments.observe(PROCESS_MEMORY, lambda: [Observation(rss_bytes())])
     instruments.observe(MEMORY_LIMIT, lambda: [Observation(limit)])

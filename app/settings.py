@@ -51,7 +51,10 @@ class Settings(BaseSettings):
     llm_model: str = "gpt-4o-mini"
     llm_api_key: str = ""
     llm_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    # LLM calls in flight at once, per worker process (process, batch items, retries alike; cache hits
+    # take none); a call waits this long at most for a slot, then the request is a 503 with Retry-After.
     llm_max_concurrency: int = Field(default=8, ge=1, le=256)
+    llm_queue_timeout_seconds: float = Field(default=10.0, ge=0, le=600)  # 0: refuse at once when full
 
     # Cache
     redis_url: str = "redis://127.0.0.1:6379/0"

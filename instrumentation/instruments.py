@@ -28,6 +28,10 @@ CONFIG_LOAD: Final = "app.config.load.duration"
 ALERTS_FIRED: Final = "app.alerts.fired"
 PROCESS_MEMORY: Final = "process.memory.usage"
 MEMORY_LIMIT: Final = "app.memory.limit"
+LLM_ACTIVE: Final = "app.llm.concurrency.active"
+LLM_AT_ADMISSION: Final = "app.llm.concurrency.at_admission"
+LLM_QUEUE_WAIT: Final = "app.llm.queue.wait.duration"
+LLM_QUEUED: Final = "app.llm.queue.waiting"
 
 # How the gauges of several instances (workers, replicas) combine into the service's value at one
 # instant: bytes and entries add up; a breaker is as open as its most open copy; the memory limit is
@@ -51,6 +55,12 @@ DB_DURATION_BUCKETS: Final = (
 )  # sub-10 ms resolution for the Redis KPI
 CACHE_DURATION_BUCKETS: Final = DB_DURATION_BUCKETS
 CONFIG_LOAD_BUCKETS: Final = (0.001, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0)
+# Calls in flight are whole numbers up to LLM_MAX_CONCURRENCY (at most 256): one bucket per value up to
+# the default limit of 8, so a window's peak is exact there, then about 15-25 % wide.
+LLM_AT_ADMISSION_BUCKETS: Final = (
+    1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256,
+)
+LLM_QUEUE_WAIT_BUCKETS: Final = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 # Breaker state as a gauge value: what a Grafana state timeline maps to colours.
 BREAKER_STATE_VALUES: Final = {"closed": 0, "half_open": 1, "open": 2}
@@ -97,6 +107,24 @@ class Instruments:
         )
         self.alerts_fired = meter.create_counter(
             ALERTS_FIRED, unit="{alert}", description="Alerts that started firing, by name and severity.",
+        )
+        self.llm_active = meter.create_up_down_counter(
+            LLM_ACTIVE, unit="{call}", description="LLM calls holding one of the LLM_MAX_CONCURRENCY slots.",
+        )
+        self.llm_queued = meter.create_up_down_counter(
+            LLM_QUEUED, unit="{call}", description="LLM calls waiting for a free slot of LLM_MAX_CONCURRENCY.",
+        )
+        self.llm_at_admission = meter.create_histogram(
+            LLM_AT_ADMISSION, unit="{call}",
+            description="LLM calls in flight as each call is admitted, itself included: a window's highest "
+                        "bucket is its peak.",
+            explicit_bucket_boundaries_advisory=list(LLM_AT_ADMISSION_BUCKETS),
+        )
+        self.llm_queue_wait = meter.create_histogram(
+            LLM_QUEUE_WAIT, unit="s",
+            description="Time LLM calls waited for a free slot, by outcome (admitted, rejected); calls that "
+                        "found one free are not recorded.",
+            explicit_bucket_boundaries_advisory=list(LLM_QUEUE_WAIT_BUCKETS),
         )
         meter.create_observable_gauge(
             CACHE_MEMORY, callbacks=[self._callback(CACHE_MEMORY)], unit="By",

@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException
 from app.api.limits import BodyTooLarge, too_large_body
 from app.api.schemas import UNION_TAGS
 from app.resilience.breaker import CircuitOpenError
-from app.services.llm.base import LLMError, LLMPermanentError
+from app.services.llm.base import LLMBusyError, LLMError, LLMPermanentError
 
 _log = logging.getLogger(__name__)
 
@@ -132,12 +132,22 @@ async def _too_large(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(too_large_body(str(exc.detail)), status_code=413, headers=exc.headers)
 
 
+def _unavailable(detail: str, retry_after_s: float, error: str, **fields: Any) -> JSONResponse:
+    retry = max(1, round(retry_after_s))
+    return error_response(503, detail, error, headers={"Retry-After": str(retry)}, **fields,
+                          retry_after_seconds=retry)
+
+
 async def _circuit_open(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CircuitOpenError)
-    retry = max(1, round(exc.retry_after_s))
-    return error_response(503, f"The AI service is unavailable: {exc}. Cached results are still served.",
-                          "circuit_open", headers={"Retry-After": str(retry)}, circuit_breaker=exc.name,
-                          retry_after_seconds=retry)
+    return _unavailable(f"The AI service is unavailable: {exc}. Cached results are still served.",
+                        exc.retry_after_s, error="circuit_open", circuit_breaker=exc.name)
+
+
+async def _llm_busy(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, LLMBusyError)
+    return _unavailable(f"The service is busy: {exc}. Retry later; cached results are still served.",
+                        exc.retry_after_s, error="llm_concurrency_limit", limit=exc.limit)
 
 
 async def _llm_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -152,4 +162,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(BodyTooLarge, _too_large)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(CircuitOpenError, _circuit_open)
+    app.add_exception_handler(LLMBusyError, _llm_busy)  # a 503, not LLMError's 502: Starlette takes the closest class
     app.add_exception_handler(LLMError, _llm_error)

@@ -15,7 +15,8 @@ PREFIX = "/v1/text_processing"
 # What a route that calls the provider can answer besides a result (errors.py builds them).
 LLM_FAILURES: dict[int | str, dict[str, Any]] = {
     502: {"model": ErrorBody, "description": "The AI provider failed after retries"},
-    503: {"model": ErrorBody, "description": "A circuit breaker is open (Retry-After says when to try again)"},
+    503: {"model": ErrorBody, "description": "A circuit breaker is open, or the LLM concurrency limit is full past "
+               "LLM_QUEUE_TIMEOUT_SECONDS (Retry-After says when to try again)"},
 }
 
 

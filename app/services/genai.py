@@ -1,6 +1,6 @@
 """One LLM call as the GenAI semantic conventions describe it: a CLIENT span ``chat {model}``,
 ``gen_ai.client.operation.duration`` and ``gen_ai.client.token.usage``. Prompt and completion text
-are not recorded."""
+are not recorded. Every call holds a slot of the concurrency limiter while it runs."""
 
 from __future__ import annotations
 
@@ -9,18 +9,27 @@ import time
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from app.services.llm.base import LLMOutput, LLMProvider, LLMRequest
+from app.services.llm.limiter import ConcurrencyLimiter
 from instrumentation.instruments import Instruments
 
 
 class GenAIClient:
-    def __init__(self, provider: LLMProvider, tracer: Tracer, instruments: Instruments) -> None:
+    def __init__(self, provider: LLMProvider, tracer: Tracer, instruments: Instruments,
+                 limiter: ConcurrencyLimiter) -> None:
         self.provider = provider
+        self.limiter = limiter
         self._tracer = tracer
         self._instruments = instruments
         self._base = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": provider.name,
                       "gen_ai.request.model": provider.model}
 
     async def run(self, request: LLMRequest) -> LLMOutput:
+        # The wait for a slot is outside the span and the duration: they measure the vendor, and the
+        # capacity analysis reads that duration as time a slot was busy.
+        async with self.limiter.slot():
+            return await self._run(request)
+
+    async def _run(self, request: LLMRequest) -> LLMOutput:
         start = time.perf_counter()
         with self._tracer.start_as_current_span(
                 f"chat {self.provider.model}", kind=SpanKind.CLIENT,

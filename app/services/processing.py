@@ -39,6 +39,8 @@ class TextProcessor:
         self.llm = llm
         self.cache = cache
         self.resilience = resilience
+        # Batches pace their items to the limit (the LLM limiter, in GenAIClient, bounds every call): items
+        # queue here without a deadline, so a batch alone never runs into the limiter's bounded wait.
         self._batch_limit = asyncio.Semaphore(max_concurrency)
 
     async def process(self, request: ProcessRequest) -> ProcessResponse:

@@ -16,10 +16,13 @@ may be changed while it runs. Modes:
   when it mentions "question", else "- " bullets; otherwise -> the first sentence of the user's text
   (after a "Text:" marker when there is one). ``reply`` overrides the content.
 - ``slow``: like ``ok`` after ``delay_s`` seconds.
+- ``held``: like ``ok`` once ``release_held()`` was called (or the server stops): requests stay in flight.
 - ``error500`` / ``error429`` (with ``Retry-After: retry_after``) / ``error400``: an OpenAI-style error
   body, or ``error_body`` when set.
 - ``garbage``: 200 with a body that is not JSON.  ``nochoices``: 200 with JSON lacking ``choices``.
 - ``refuse``: the connection is closed without an answer.
+
+``in_flight`` is how many requests it is answering now, ``max_in_flight`` the most it answered at once.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Literal, get_args
 
-Mode = Literal["ok", "error500", "error429", "error400", "slow", "garbage", "refuse", "nochoices"]
+Mode = Literal["ok", "error500", "error429", "error400", "slow", "held", "garbage", "refuse", "nochoices"]
 MODES: tuple[str, ...] = get_args(Mode)
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -66,6 +69,9 @@ class FakeOpenAI:
         self.finish_reason = "stop"
         self.model_suffix = "-fake"
         self.requests: list[RecordedRequest] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._released = threading.Event()
         self._failures: deque[Mode] = deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -89,6 +95,7 @@ class FakeOpenAI:
 
     def stop(self) -> None:
         self._stopping.set()
+        self._released.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -121,13 +128,28 @@ class FakeOpenAI:
         with self._lock:
             self._failures.extend([mode] * n)
 
+    def release_held(self) -> None:
+        """Let the ``held`` requests (and every later one) be answered."""
+        self._released.set()
+
     def reset(self) -> None:
         with self._lock:
             self.mode = "ok"
             self._failures.clear()
             self.requests.clear()
+            self.max_in_flight = self.in_flight
 
     def _handle(self, handler: _Handler) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            self._answer(handler)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _answer(self, handler: _Handler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
         raw = handler.rfile.read(length) if length else b""
         try:
@@ -146,6 +168,8 @@ class FakeOpenAI:
         if mode == "slow" and self._stopping.wait(self.delay_s):
             handler.close_connection = True
             return
+        if mode == "held":
+            self._released.wait()
         if mode == "garbage":
             _send(handler, 200, b"<html><body>502 Bad Gateway (upstream hiccup)</body></html>", "text/html")
         elif mode == "nochoices":

@@ -44,6 +44,10 @@ def record_everything(telemetry: Telemetry) -> Snapshot:
     ins.retry_attempts.add(2, {"app.operation": "qa"})
     ins.config_load.record(0.012)
     ins.alerts_fired.add(1, {"alertname": "CircuitBreakerOpen", "severity": "critical"})
+    ins.llm_active.add(2)
+    ins.llm_queued.add(1)
+    ins.llm_at_admission.record(2)
+    ins.llm_queue_wait.record(0.3, {"app.llm.queue.outcome": "rejected"})
     ins.observe(names.CACHE_MEMORY, lambda: [Observation(123_456, {"app.cache.tier": "memory"})])
     ins.observe(names.CACHE_ENTRIES, lambda: [Observation(7, {"app.cache.tier": "memory"})])
     ins.observe(names.BREAKER_STATE, lambda: [Observation(2, {"app.circuit_breaker.name": "ai_service"}),
@@ -80,6 +84,10 @@ def series_names(text: str) -> set[str]:
     ("app_alerts_fired_total", "counter"),
     ("process_memory_usage_bytes", "gauge"),
     ("app_memory_limit_bytes", "gauge"),
+    ("app_llm_concurrency_active", "gauge"),
+    ("app_llm_queue_waiting", "gauge"),
+    ("app_llm_concurrency_at_admission", "histogram"),
+    ("app_llm_queue_wait_duration_seconds", "histogram"),
 ])
 def test_names_as_the_collector_names_them(exposition: str, name: str, prom_type: str) -> None:
     assert f"# TYPE {name} {prom_type}\n" in exposition

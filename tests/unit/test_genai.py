@@ -8,6 +8,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from app.services.genai import GenAIClient
 from app.services.llm.base import LLMOutput, LLMRequest, LLMTransientError
+from app.services.llm.limiter import ConcurrencyLimiter
 from app.services.llm.offline import OfflineProvider
 from instrumentation import Telemetry
 from instrumentation.instruments import GENAI_DURATION, GENAI_TOKENS
@@ -27,8 +28,9 @@ class BrokenProvider:
         return None
 
 
-def client(telemetry: Telemetry, provider: object) -> GenAIClient:
-    return GenAIClient(provider, telemetry.tracer_provider.get_tracer("test"), telemetry.instruments)  # type: ignore[arg-type]
+def client(telemetry: Telemetry, provider: object, limit: int = 8) -> GenAIClient:
+    return GenAIClient(provider, telemetry.tracer_provider.get_tracer("test"), telemetry.instruments,  # type: ignore[arg-type]
+                       ConcurrencyLimiter(limit, 0.0, telemetry.instruments))
 
 
 def attribute_text(span_exporter: InMemorySpanExporter) -> str:
@@ -136,3 +138,11 @@ async def test_no_prompt_text_in_error_attributes(telemetry: Telemetry, span_exp
     assert dict(span.attributes or {})["error.type"] == "LLMTransientError"
     metric_attrs = telemetry.reader.snapshot().histogram_series(GENAI_DURATION)
     assert all("Jane Roe" not in str(attrs) for attrs in metric_attrs)
+
+
+async def test_a_failed_call_gives_its_slot_back(telemetry: Telemetry) -> None:
+    broken = client(telemetry, BrokenProvider(), limit=1)
+    for _ in range(3):  # with no wait allowed, a slot kept by a failure would refuse the next call
+        with pytest.raises(LLMTransientError):
+            await broken.run(LLMRequest("summarize", SECRET_TEXT))
+    assert broken.limiter.in_flight == 0

@@ -32,6 +32,12 @@ def ai(telemetry: Telemetry, ok: int = 0, failed: int = 0, seconds: float = 0.1)
         telemetry.instruments.genai_duration.record(seconds, FAILED)
 
 
+def admitted(telemetry: Telemetry, *in_flight: int) -> None:
+    """What the limiter records as calls are admitted: the calls in flight, each one included."""
+    for n in in_flight:
+        telemetry.instruments.llm_at_admission.record(n)
+
+
 def retries(telemetry: Telemetry, operation: str, n: int) -> None:
     telemetry.instruments.retry_attempts.add(n, {"app.operation": operation})
 
@@ -203,11 +209,13 @@ def test_usage_without_traffic_says_so() -> None:
 def test_capacity_uses_littles_law_against_the_limit(telemetry: Telemetry) -> None:
     old = telemetry.reader.snapshot(0.0)
     ai(telemetry, ok=100, seconds=4.0)  # 400 busy seconds in 100 s: 4 calls in flight on average
+    admitted(telemetry, 1, 2, 3, 4)
     window = Window(old, telemetry.reader.snapshot(100.0))
     views = breakers(summarize={"successes": 5, "failures": 5})
     answer = capacity_analysis(window, [window], 4, views, replace(PRESETS["simple"], failure_threshold=3),
                                        30000.0, 1.0)
     assert answer["concurrency"]["average_in_flight"] == pytest.approx(4.0)
+    assert answer["concurrency"]["peak_in_flight"] == 4
     assert answer["concurrency"]["peak_utilization_percent"] == pytest.approx(100.0)
     assert answer["concurrency"]["headroom_percent"] == 0.0
     assert answer["throughput"]["ai_calls_per_second"] == 1.0
@@ -227,6 +235,43 @@ def test_capacity_with_room_says_so(telemetry: Telemetry) -> None:
     assert answer["concurrency"]["headroom_percent"] > 99
     assert len(answer["recommendations"]) == 1
     assert answer["recommendations"][0].startswith("Capacity sufficient")
+
+
+def test_capacity_peak_is_what_the_limiter_admitted_not_an_average_over_slices(telemetry: Telemetry) -> None:
+    old = telemetry.reader.snapshot(0.0)
+    ai(telemetry, ok=20, seconds=3.0)  # 60 busy seconds ending in a 10 s slice: "6 in flight" by Little's law
+    admitted(telemetry, *[1, 2] * 10)
+    window = Window(old, telemetry.reader.snapshot(10.0))
+    answer = capacity_analysis(window, [window], 2, breakers(), PRESETS["simple"], 30000.0, 1.0)
+    assert answer["concurrency"]["average_in_flight"] == pytest.approx(6.0)  # the average stays Little's law
+    assert answer["concurrency"]["peak_in_flight"] == 2
+    assert answer["concurrency"]["peak_utilization_percent"] == 100.0
+
+
+@pytest.mark.parametrize("recorded, limit, peak", [
+    ((), 8, 0), ((1, 3), 8, 3), ((8,), 8, 8), ((9,), 12, 10), ((100,), 100, 100), ((30,), 256, 32),
+])
+def test_peak_in_flight_from_the_buckets(telemetry: Telemetry, recorded: tuple[int, ...], limit: int,
+                                         peak: int) -> None:
+    old = telemetry.reader.snapshot(0.0)
+    admitted(telemetry, *recorded)
+    window = Window(old, telemetry.reader.snapshot(10.0))
+    answer = capacity_analysis(window, [window], limit, breakers(), PRESETS["simple"], 30000.0, 1.0)
+    assert answer["concurrency"]["peak_in_flight"] == peak  # exact up to 8, then the bucket's edge, at most the limit
+
+
+def test_capacity_counts_waits_and_refusals(telemetry: Telemetry) -> None:
+    old = telemetry.reader.snapshot(0.0)
+    ai(telemetry, ok=3)
+    admitted(telemetry, 1, 2, 2)
+    for seconds, outcome in ((0.2, "admitted"), (1.0, "rejected"), (1.0, "rejected")):
+        telemetry.instruments.llm_queue_wait.record(seconds, {"app.llm.queue.outcome": outcome})
+    window = Window(old, telemetry.reader.snapshot(100.0))
+    answer = capacity_analysis(window, [window], 2, breakers(), PRESETS["simple"], 30000.0, 1.0)
+    concurrency = answer["concurrency"]
+    assert (concurrency["calls_admitted"], concurrency["calls_waited"], concurrency["calls_rejected"]) == (3, 3, 2)
+    assert 250.0 < concurrency["wait_p95_ms"] <= 1000.0
+    assert any(r.startswith("2 AI calls were refused (503)") for r in answer["recommendations"])
 
 
 def test_recent_changes_newest_first_with_what_changed() -> None:

@@ -1,7 +1,8 @@
 """The provider interface and its small exception hierarchy.
 
 ``LLMTransientError`` is what retries and circuit breakers count (timeouts, connection errors, 429,
-5xx); ``LLMPermanentError`` (a 4xx, an unreadable answer) is not retried.
+5xx); ``LLMPermanentError`` (a 4xx, an unreadable answer) is not retried. ``LLMBusyError`` is the
+service's own limit, not the vendor's failure: neither retried nor counted by a breaker.
 """
 
 from __future__ import annotations
@@ -24,6 +25,16 @@ class LLMTransientError(LLMError):
 
 class LLMPermanentError(LLMError):
     """Not worth retrying: the request or the answer is wrong."""
+
+
+class LLMBusyError(LLMError):
+    """Every slot of LLM_MAX_CONCURRENCY stayed taken for LLM_QUEUE_TIMEOUT_SECONDS: the call was not made."""
+
+    def __init__(self, limit: int, waited_s: float, retry_after_s: float) -> None:
+        super().__init__(f"the service is at its LLM concurrency limit ({limit} calls in flight); "
+                         f"no slot freed within {waited_s:g} s")
+        self.limit = limit
+        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True, slots=True)
