@@ -35,7 +35,8 @@ def test_one_request_is_one_trace_with_http_redis_and_genai_spans(redis_server: 
     assert server[0].attributes["http.response.status_code"] == 200
     in_trace = [s for s in spans if s.context.trace_id == trace_id]
     redis_spans = [s for s in in_trace if s.attributes.get("db.system.name") == "redis"]
-    assert {s.name for s in redis_spans} >= {"GET", "SET"}
+    # a lookup is one round trip, GET and PTTL pipelined (the memory copy lives no longer than the entry)
+    assert {s.name for s in redis_spans} >= {"GET PTTL", "SET"}
     genai = [s for s in in_trace if s.attributes.get("gen_ai.operation.name") == "chat"]
     assert len(genai) == 1 and genai[0].name == "chat offline-extractive-1"
     assert genai[0].attributes["gen_ai.usage.output_tokens"] > 0
