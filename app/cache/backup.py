@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 from typing_extensions import TypedDict  # pydantic reads typing's own only from Python 3.12
 
 from app.cache import answer
@@ -94,13 +94,21 @@ def blob_of(item: BackupEntry, max_value_bytes: int) -> bytes:
     return blob
 
 
+def _iso_text(value: object) -> object:
+    """A backup's time is the ISO 8601 text ``document`` wrote: pydantic would also take a number as
+    seconds since the epoch, so ``0`` would pass as 1970 and expire every entry unannounced."""
+    if not isinstance(value, str):
+        raise ValueError("created_at must be an ISO 8601 date-time string with its offset")
+    return value
+
+
 class Backup(BaseModel):
     """The body of ``POST /internal/cache/restore``: what ``GET /internal/cache/backup`` returned."""
 
     model_config = ConfigDict(extra="ignore")
 
     version: Literal[1]
-    created_at: AwareDatetime
+    created_at: Annotated[AwareDatetime, BeforeValidator(_iso_text)]
     entries: list[BackupEntry] = Field(max_length=MAX_BACKUP_ENTRIES)
 
 

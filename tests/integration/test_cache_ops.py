@@ -175,7 +175,8 @@ def test_malformed_backups_get_422_with_the_reason(client_for: Any) -> None:
     bad_key = {"version": 1, "created_at": now,
                "entries": [{"key": "someone_else|x", "value": backup_value(an_answer("x")), "ttl_ms": 10}]}
     cases = [({"created_at": now, "entries": []}, "version"), (bad_key, "should match pattern"),
-             ({"version": 1, "created_at": now, "entries": "all of them"}, "valid list")]
+             ({"version": 1, "created_at": now, "entries": "all of them"}, "valid list"),
+             ({"version": 1, "created_at": 0, "entries": []}, "ISO 8601")]
     for doc, reason in cases:
         answer = client.post(f"{CACHE}/restore", json=doc)
         assert answer.status_code == 422 and reason in answer.text, answer.text
