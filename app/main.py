@@ -13,12 +13,12 @@ from app.api import alerts_ops, cache, contract, errors, health, monitoring, mon
 from app.api.audit import AuditMiddleware
 from app.api.deps import OneSnapshotDep, OperatorKeyDep
 from app.api.limits import BodyLimit, BodySizeLimitMiddleware
-from app.monitoring.dependencies import mask_url
 from app.runtime import build_services
 from app.settings import Settings
 from instrumentation import Telemetry, TelemetryConfig, build_telemetry
 from instrumentation.auto import instrument_fastapi
 from instrumentation.logs import configure_logging
+from instrumentation.redact import redact_url
 
 VERSION = "0.1.0"
 _log = logging.getLogger("app")
@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None, telemetry: Telemetry | None = N
         if settings.enable_monitoring:
             telemetry.start()
         _log.info("started: provider=%s preset=%s redis=%s otlp=%s", settings.llm_provider,
-                  settings.resilience_preset, mask_url(settings.redis_url) if settings.redis_enabled else "disabled",
+                  settings.resilience_preset, redact_url(settings.redis_url) if settings.redis_enabled else "disabled",
                   telemetry.export_status[0].endpoint if telemetry.export_status else "off")
         try:
             yield

@@ -18,6 +18,7 @@ from app.monitoring.kpis import ALERT_WINDOW_SECONDS
 from app.monitoring.measurements import measure
 from app.runbook import Runbook
 from app.runtime import Services
+from instrumentation.redact import redact_url
 
 HEALTH_EXPECTED_MS = 100.0  # the guide's expected /health response time
 _PROBE_KEY = "monitoring:post-check:probe"
@@ -110,7 +111,7 @@ class OpsRunbook:
         grpc = settings.otel_exporter_otlp_protocol == "grpc"
         url = settings.otel_exporter_otlp_endpoint or ("http://localhost:4317" if grpc else "http://localhost:4318")
         host, port = dependencies.host_port(url, 4317 if grpc else 4318)
-        probe = await dependencies.probe_tcp("collector", dependencies.mask_url(url), host, port)
+        probe = await dependencies.probe_tcp("collector", redact_url(url), host, port)
         failing = [e for e in exports if e.healthy is False]
         probe.detail = {"protocol": settings.otel_exporter_otlp_protocol, "ready": not failing,
                         "exporters": [e.as_dict() for e in exports]}
@@ -123,7 +124,7 @@ class OpsRunbook:
         if not url:
             return dependencies.not_configured("prometheus", "PROMETHEUS_URL (e.g. http://localhost:9090)")
         return await dependencies.probe_http("prometheus", "GET", f"{url}/-/ready",
-                                             dependencies.mask_url(url) + "/-/ready")
+                                             redact_url(url) + "/-/ready")
 
     async def _llm(self) -> Probe:
         provider, settings = self.s.llm.provider, self.s.settings
@@ -133,7 +134,7 @@ class OpsRunbook:
                                  "message": "in-process deterministic provider: nothing to reach"})
         # Any answer below 500 (401 without a key, 404 for the bare base URL) means the API is there.
         probe = await dependencies.probe_http("llm_provider", "GET", settings.llm_base_url,
-                                              dependencies.mask_url(settings.llm_base_url),
+                                              redact_url(settings.llm_base_url),
                                               ready_statuses=range(200, 500))
         probe.detail.update(provider=provider.name, model=provider.model)
         return probe
@@ -143,7 +144,7 @@ class OpsRunbook:
         if not url:
             return dependencies.not_configured("webhook", "MONITORING_WEBHOOK_URL")
         # HEAD only: a receiver that refuses the method (405) is still there, and nothing is notified.
-        probe = await dependencies.probe_http("webhook", "HEAD", url, dependencies.mask_url(url, hide_path=True),
+        probe = await dependencies.probe_http("webhook", "HEAD", url, redact_url(url, hide_path=True),
                                               ready_statuses=range(200, 500))
         notifier = getattr(self.s, "notifier", None)
         if notifier is not None:
@@ -157,7 +158,7 @@ class OpsRunbook:
         effective = {
             "service_name": telemetry.resource.attributes.get("service.name", ""),
             "otlp_export": bool(exports),
-            "otlp_endpoint": dependencies.mask_url(exports[0].endpoint) if exports else "",
+            "otlp_endpoint": redact_url(exports[0].endpoint) if exports else "",
             "otlp_protocol": settings.otel_exporter_otlp_protocol if exports else "",
             "traces_sampler": telemetry.tracer_provider.sampler.get_description(),
             "metric_export_interval_ms": _env_number("OTEL_METRIC_EXPORT_INTERVAL",

@@ -28,6 +28,7 @@ from starlette.types import ASGIApp
 from instrumentation._semconv import ensure_stable_semconv
 from instrumentation.asgi import LeanHTTPMiddleware
 from instrumentation.providers import Telemetry
+from instrumentation.redact import redact_url
 
 ensure_stable_semconv()
 
@@ -70,14 +71,12 @@ def instrument_redis(client: Any, telemetry: Telemetry) -> None:
 
 
 def instrument_httpx(client: httpx.AsyncClient, telemetry: Telemetry, secret_path: bool = False) -> None:
-    """``secret_path``: the URL's path is a credential (webhook URLs often are): spans keep scheme and
-    host only."""
-    hook = _mask_url_path if secret_path else None
+    """Client spans carry ``url.full`` masked by ``instrumentation.redact``; ``secret_path``: the URL's
+    path is a credential too (webhook URLs often are)."""
+
+    async def mask_url(span: Span, request: Any) -> None:
+        span.set_attribute("url.full", redact_url(str(request.url), hide_path=secret_path))
+
     HTTPXClientInstrumentor.instrument_client(
         client, tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider,
-        request_hook=hook)
-
-
-async def _mask_url_path(span: Span, request: Any) -> None:
-    url = httpx.URL(str(request.url))
-    span.set_attribute("url.full", f"{url.scheme}://{url.netloc.decode()}/[redacted]")
+        request_hook=mask_url)

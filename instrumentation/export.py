@@ -17,6 +17,8 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult,
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from instrumentation.redact import redact_text, redact_url
+
 _log = logging.getLogger("instrumentation.export")
 
 # The OTLP exporters' own per-batch error lines: our wrappers report the state instead.
@@ -38,6 +40,7 @@ class ExportStatus:
     exported: int = 0
 
     def __post_init__(self) -> None:
+        self.endpoint = redact_url(self.endpoint) if "://" in self.endpoint else self.endpoint  # answered and logged
         self._lock = threading.Lock()
 
     def outcome(self, ok: bool, items: int, error: str | None = None) -> None:
@@ -49,7 +52,7 @@ class ExportStatus:
                 self.exported += items
             else:
                 self.last_failure = time.time()
-                self.last_error = error
+                error = self.last_error = redact_text(error) if error else error
                 self.failures += 1
         if not ok and was is not False:
             _log.warning("OTLP %s export to %s failed (%s); requests are unaffected, "

@@ -13,7 +13,6 @@ from app.api.deps import ServicesDep
 from app.api.errors import ErrorBody, error_response
 from app.monitoring import alertmanager, patterns
 from app.notify import event
-from app.notify.webhook import origin
 
 router = APIRouter(prefix="/internal/monitoring", tags=["alerts"])
 
@@ -58,7 +57,7 @@ async def test_webhook(services: ServicesDep) -> dict[str, Any] | JSONResponse:
                               "webhook_not_configured")
     test = event("webhook.test", settings.otel_service_name, settings.environment, services.alert_store.instance)
     result = await notifier.deliver(test, max_attempts=min(TEST_ATTEMPTS, notifier.max_attempts))
-    answer = {**result.as_dict(), "receiver": origin(notifier.url), "signed": notifier.status()["signed"],
+    answer = {**result.as_dict(), "receiver": notifier.receiver, "signed": notifier.status()["signed"],
               "maintenance_mode": await services.maintenance.active()}
     reason = answer.pop("error")
     if result.delivered:

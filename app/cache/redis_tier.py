@@ -16,6 +16,7 @@ from redis.exceptions import DataError, RedisError, ResponseError
 
 from instrumentation.bound import BoundHistogram, bind_histogram
 from instrumentation.instruments import Instruments
+from instrumentation.redact import redact_text, redact_url
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -186,7 +187,7 @@ class RedisTier:
 
     def _mark_down(self, exc: BaseException) -> None:
         self.failures += 1
-        self.last_error = f"{type(exc).__name__}: {exc}"
+        self.last_error = redact_text(f"{type(exc).__name__}: {exc}")
         self.last_error_at = time.time()
         self._retry_at = self._clock() + self._retry_interval_s
         if self.available is not False:
@@ -196,9 +197,7 @@ class RedisTier:
 
     @property
     def _safe_url(self) -> str:
-        # never log a password embedded in the URL
-        scheme, _, rest = self.url.partition("://")
-        return f"{scheme}://{rest.rsplit('@', 1)[-1]}"
+        return redact_url(self.url)
 
     def status(self) -> dict[str, Any]:
         return {"url": self._safe_url, "available": bool(self.available), "failures": self.failures,

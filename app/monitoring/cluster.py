@@ -42,6 +42,7 @@ from redis.exceptions import RedisError
 
 from instrumentation.instruments import GAUGE_MERGE
 from instrumentation.reader import SnapshotHistory, thin
+from instrumentation.redact import redact_text
 from instrumentation.snapshot import HistogramPoint, Interner, MetricMeta, SeriesKey, Snapshot, from_json, to_json
 
 _log = logging.getLogger(__name__)
@@ -291,15 +292,15 @@ class ClusterView:
                 pipe.hset(self._registry, self.instance, info.encode())
                 pipe.execute()
             except (RedisError, OSError) as exc:
-                _log.warning("could not publish the final snapshot to Redis: %r", exc)
+                _log.warning("could not publish the final snapshot to Redis: %s", redact_text(repr(exc)))
             self.available = False
             self._client.close()
 
     def _failed(self, exc: BaseException) -> None:
         if self.available or self.last_error == "not synced yet":
-            _log.warning("cluster view unavailable (%r): answering from this worker's history, retrying in %.0fs",
-                         exc, self._retry_interval_s)
-        self.available, self.last_error = False, f"{type(exc).__name__}: {exc}"
+            _log.warning("cluster view unavailable (%s): answering from this worker's history, retrying in %.0fs",
+                         redact_text(repr(exc)), self._retry_interval_s)
+        self.available, self.last_error = False, redact_text(f"{type(exc).__name__}: {exc}")
         self._retry_at = self._clock() + self._retry_interval_s
 
     def _key(self, instance: str) -> str:

@@ -2,8 +2,8 @@
 
 Probes are cheap and bounded (``PROBE_TIMEOUT_S``) and run concurrently, so the answer stays fast when
 everything is down. They only look: the webhook gets a HEAD, never a notification; the LLM provider
-gets a GET of its base URL without the API key. A URL is shown without credentials, query or (for a
-webhook, whose path is its secret) path.
+gets a GET of its base URL without the API key. Targets, errors and settings are shown masked by
+``instrumentation.redact`` (a webhook's path too: it is often its secret).
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from urllib.parse import SplitResult, urlsplit
 
 import httpx
 
+from instrumentation.redact import redact_setting, redact_text
+
 PROBE_TIMEOUT_S = 2.0
-_SECRET_WORDS = ("secret", "key", "token", "password", "headers")
 
 
 @dataclass
@@ -42,17 +43,6 @@ def _port(parts: SplitResult) -> int | None:
         return None
 
 
-def mask_url(url: str, hide_path: bool = False) -> str:
-    """``scheme://host:port/path`` without user info and query; ``/***`` for a path that is a secret."""
-    if not url:
-        return ""
-    parts = urlsplit(url)
-    host, port = parts.hostname or "", _port(parts)
-    netloc = f"{host}:{port}" if port else host
-    path = "/***" if hide_path and parts.path.strip("/") else parts.path
-    return f"{parts.scheme}://{netloc}{path}" + ("?***" if parts.query else "")
-
-
 def host_port(url: str, default_port: int) -> tuple[str, int]:
     parts = urlsplit(url)
     port = _port(parts) or {"https": 443, "http": 80}.get(parts.scheme, default_port)
@@ -60,7 +50,7 @@ def host_port(url: str, default_port: int) -> tuple[str, int]:
 
 
 def _error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return redact_text(f"{type(exc).__name__}: {exc}") if str(exc) else type(exc).__name__
 
 
 async def probe_tcp(name: str, target: str, host: str, port: int, timeout_s: float = PROBE_TIMEOUT_S) -> Probe:
@@ -123,15 +113,6 @@ def dependencies_report(probes: Iterable[Probe]) -> dict[str, Any]:
             "probe_timeout_seconds": PROBE_TIMEOUT_S, "dependencies": found}
 
 
-def _masked(name: str, value: Any) -> Any:
-    if isinstance(value, str) and value:
-        if any(word in name.lower() for word in _SECRET_WORDS):
-            return "****"
-        if value.startswith(("http://", "https://")):
-            return mask_url(value, hide_path="webhook" in name.lower())
-    return value
-
-
 # The settings that shape monitoring: the guide's variables and this project's additions to them.
 _MONITORING_PREFIXES = ("enable_", "monitoring_", "metrics_", "alert_", "cache_monitoring_", "prometheus_",
                         "memory_limit", "otel_")
@@ -141,9 +122,9 @@ def config_report(settings: Mapping[str, Any], explicitly_set: Iterable[str], en
                   effective: Mapping[str, Any], notes: Iterable[Mapping[str, str]]) -> dict[str, Any]:
     """``GET config``: the monitoring settings in effect (secrets masked), OTEL_* and validation notes."""
     chosen = set(explicitly_set)
-    variables = {name.upper(): {"value": _masked(name, value), "source": "set" if name in chosen else "default"}
+    variables = {name.upper(): {"value": redact_setting(name, value), "source": "set" if name in chosen else "default"}
                  for name, value in sorted(settings.items()) if name.startswith(_MONITORING_PREFIXES)}
-    otel_env = {k: _masked(k, v) for k, v in sorted(environ.items()) if k.startswith("OTEL_")}
+    otel_env = {k: redact_setting(k, v) for k, v in sorted(environ.items()) if k.startswith("OTEL_")}
     noted = [dict(n) for n in notes]
     return {"valid": not any(n["level"] == "error" for n in noted),
             "variables": variables, "otel_environment": otel_env, "effective": dict(effective),

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import httpx
 
 from app.monitoring import prometheus_window as pw
-from app.monitoring.dependencies import mask_url
 from app.monitoring.windows import Window
+from instrumentation.redact import redact_text, redact_url
 
 _log = logging.getLogger("app.monitoring")
 RETRY_SECONDS = 5.0
@@ -45,7 +45,7 @@ class PrometheusSource:
         # Not instrumented: the runbook's own queries are not the service's traffic.
         self.client = httpx.AsyncClient(timeout=timeout_s, transport=transport)
         self._endpoint = f"{url}/api/v1/query"
-        self.url = mask_url(url)
+        self.url = redact_url(url)
         self.job = job
         self.timeout_s = timeout_s
         self.retry_s = retry_s
@@ -104,7 +104,7 @@ class PrometheusSource:
             raise PrometheusUnavailable(f"HTTP {response.status_code}, {exc}") from None
 
     def _failed(self, why: str, unexpected: Exception | None = None) -> PrometheusUnavailable:
-        reason = f"Prometheus at {self.url}: {why}"
+        reason = f"Prometheus at {self.url}: {redact_text(why)}"
         if self.down is None:  # once per outage
             _log.warning("%s; runbook answers from the in-process view, retrying every %.0f s",
                          reason, self.retry_s, exc_info=unexpected)

@@ -17,12 +17,12 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
 from app.monitoring.reports import iso
 from app.notify.signing import HEADER, sign
+from instrumentation.redact import redact_text, redact_url
 
 _log = logging.getLogger(__name__)
 RETRYABLE_4XX = frozenset({408, 425, 429})
@@ -49,13 +49,6 @@ def retryable(status_code: int | None) -> bool:
     return status_code is None or status_code >= 500 or status_code in RETRYABLE_4XX
 
 
-def origin(url: str) -> str:
-    """Where notifications go, without the path: webhook paths often carry a token."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}" if url else ""
-
-
 class WebhookNotifier:
     def __init__(self, url: str, secret: str, *, timeout_s: float = 5.0, max_attempts: int = 5,
                  backoff_s: float = 1.0, max_backoff_s: float = 60.0, queue_size: int = 100,
@@ -79,6 +72,11 @@ class WebhookNotifier:
     @property
     def configured(self) -> bool:
         return bool(self.url)
+
+    @property
+    def receiver(self) -> str:
+        """Where notifications go, as answers show it: webhook paths often carry a token."""
+        return redact_url(self.url, hide_path=True)
 
     # -- queueing
     def submit(self, event: dict[str, Any]) -> None:
@@ -149,9 +147,10 @@ class WebhookNotifier:
             sent = time.perf_counter()
             try:
                 response = await self.client.post(self.url, content=body, headers=headers)
-                status, text, error = response.status_code, response.text[:500], None
+                status, text, error = response.status_code, redact_text(response.text[:500]), None
             except httpx.HTTPError as exc:
-                status, text, error = None, "", f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                status, text, error = None, "", redact_text(f"{type(exc).__name__}: {exc}") if str(exc) \
+                    else type(exc).__name__
             latency_ms = round((time.perf_counter() - sent) * 1000, 3)
             if status is not None and 200 <= status < 300:
                 break
@@ -174,7 +173,7 @@ class WebhookNotifier:
 
     def status(self) -> dict[str, Any]:
         return {
-            "configured": self.configured, "receiver": origin(self.url), "signed": bool(self._secret),
+            "configured": self.configured, "receiver": self.receiver, "signed": bool(self._secret),
             "running": self._task is not None and not self._task.done(),
             "queue": {"size": self._queue.qsize(), "capacity": self._queue.maxsize,
                       "overflow": self.counts["overflow"]},

@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 
+from instrumentation.redact import redact_text
+
 
 class Unreachable(Exception):
     """The service did not answer at all (refused, timed out, DNS): exit code 3."""
@@ -47,7 +49,7 @@ class OpsClient:
         try:
             response = self._http.get(path)
         except httpx.TransportError as exc:
-            raise Unreachable(f"{self.base_url}{path}: {type(exc).__name__}: {exc}") from exc
+            raise Unreachable(redact_text(f"{self.base_url}{path}: {type(exc).__name__}: {exc}")) from exc
         try:
             body = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError):

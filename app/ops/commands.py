@@ -11,6 +11,7 @@ from pathlib import Path
 from app.ops import checks
 from app.ops.checks import Report
 from app.ops.client import OpsClient, Unreachable
+from instrumentation.redact import redact_url
 
 
 def _now() -> str:
@@ -18,7 +19,7 @@ def _now() -> str:
 
 
 def _guarded(command: str, client: OpsClient, body: Callable[[Report], None]) -> Report:
-    report = Report(command, client.base_url, _now())
+    report = Report(command, redact_url(client.base_url), _now())
     try:
         body(report)
     except Unreachable as exc:

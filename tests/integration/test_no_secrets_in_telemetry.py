@@ -110,7 +110,7 @@ def test_no_secret_or_text_in_logs_spans_metrics_or_operator_answers(
     variables = config_answer["variables"]
     assert variables["MONITORING_WEBHOOK_SECRET"]["value"] == "****"
     assert WEBHOOK_TOKEN not in variables["MONITORING_WEBHOOK_URL"]["value"]
-    assert config_answer["otel_environment"]["OTEL_EXPORTER_OTLP_HEADERS"] == "****"
+    assert config_answer["otel_environment"]["OTEL_EXPORTER_OTLP_HEADERS"] == "authorization=****"
 
 
 def test_webhook_url_path_stays_out_of_client_spans() -> None:

@@ -64,7 +64,7 @@ def test_test_webhook_sends_a_real_notification_and_reports_the_answer(client_fo
     answer = response.json()
     assert (answer["delivered"], answer["status_code"], answer["attempts"]) == (True, 200, 1)
     assert answer["latency_ms"] > 0 and answer["response"] == '{"ok": true}'
-    assert answer["receiver"] == f"http://127.0.0.1:{receiver.port}"  # the path may hold a token
+    assert answer["receiver"] == f"http://127.0.0.1:{receiver.port}/***"  # the path may hold a token
     [test] = receiver.events("webhook.test")
     assert test.signature_valid
 

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
 
 from app.monitoring.alerts import Alert, AlertBook, breaches, by_severity
 from app.monitoring.kpis import build_catalog
-from app.monitoring.measurements import Measurements, measure
-from app.monitoring.windows import Window
-from instrumentation.snapshot import Snapshot
+from app.monitoring.measurements import Measurements
+from tests.helpers.alerts import FLAPPING, QUIET, AlertKey, engine_state, flap_concurrently
 
 CATALOG = build_catalog()
-QUIET = measure(Window(Snapshot(0.0), Snapshot(300.0)))  # nothing happened: every KPI healthy
 
 
 def names(found: list[tuple[object, float]]) -> set[str]:
@@ -56,7 +56,7 @@ class Recorder:
 
 
 def bad() -> Measurements:
-    return replace(QUIET, requests=50, errors=5, error_rate=10.0, breaker_states={"ai_service": "open"})
+    return FLAPPING
 
 
 def test_alert_lifecycle_fires_once_keeps_first_seen_and_resolves() -> None:
@@ -130,3 +130,41 @@ def test_resolved_alerts_are_bounded() -> None:
 @pytest.mark.parametrize("severity", ["critical", "warning", "info"])
 def test_every_severity_has_a_kpi(severity: str) -> None:
     assert any(k.severity == severity for k in CATALOG)
+
+
+def test_concurrent_evaluations_reach_the_receiver_in_the_order_they_happened() -> None:
+    # The receiver keeps the last word it got on each firing of each alert, as the webhook receiver,
+    # the alert store and Alertmanager do; it yields on each call, as any real receiver does.
+    seen: dict[AlertKey, str] = {}
+
+    def receive(word: str) -> Callable[[Alert], None]:
+        def hook(alert: Alert) -> None:
+            time.sleep(0)
+            seen[(alert.name, alert.first_seen)] = word
+        return hook
+
+    book = AlertBook(CATALOG, keep_resolved=100_000, on_fire=receive("firing"), on_resolve=receive("resolved"))
+    flap_concurrently(book)
+    assert len(book.resolved) > 100, "the alerts did not flap"
+    wrong = {key: (word, engine) for key, engine in engine_state(book).items() if (word := seen.get(key)) != engine}
+    assert not wrong, f"{len(wrong)} end otherwise at the receiver (receiver, engine): {list(wrong.items())[:5]}"
+
+
+def test_hooks_get_the_alert_as_it_was_at_the_change() -> None:
+    rec = Recorder()
+    book = AlertBook(CATALOG, on_fire=rec.fired.append, on_resolve=rec.resolved.append)
+    book.evaluate(FLAPPING, now=1.0)
+    book.evaluate(QUIET, now=2.0)
+    assert {a.status for a in rec.fired} == {"firing"} and {a.status for a in rec.resolved} == {"resolved"}
+
+
+def test_a_failing_hook_neither_fails_the_evaluation_nor_drops_the_other_changes() -> None:
+    rec = Recorder()
+
+    def broken(alert: Alert) -> None:
+        raise RuntimeError("receiver down")
+
+    book = AlertBook(CATALOG, on_fire=broken, on_resolve=rec.resolved.append)
+    assert len(book.evaluate(FLAPPING, now=1.0)) == 3
+    assert book.evaluate(QUIET, now=2.0) == []
+    assert len(rec.resolved) == 3

@@ -1,0 +1,76 @@
+"""The one masking rule (instrumentation/redact.py): URLs, headers, settings and free text."""
+
+from __future__ import annotations
+
+import pytest
+
+from instrumentation.redact import (
+    MASK,
+    redact_header_list,
+    redact_headers,
+    redact_setting,
+    redact_text,
+    redact_url,
+    secret_name,
+)
+
+
+@pytest.mark.parametrize(("url", "hide", "shown"), [
+    ("https://user:pw@hooks.example.com/services/T0/B0/XYZ?token=1", True, "https://****@hooks.example.com/***?token=****"),
+    ("https://hooks.example.com/T0/B0/secretpath", True, "https://hooks.example.com/***"),
+    ("https://hooks.example.com", True, "https://hooks.example.com"),
+    ("http://collector:4318", False, "http://collector:4318"),
+    ("https://api.example.com/v1", False, "https://api.example.com/v1"),
+    ("redis://:pw@127.0.0.1:6379/0", False, "redis://****@127.0.0.1:6379/0"),
+    ("rediss://default:pw@cache.example.com:6380/1", False, "rediss://****@cache.example.com:6380/1"),
+    ("http://pg:pw@gateway:9091", False, "http://****@gateway:9091"),
+    ("http://h/q?api-version=2024&api_key=k&X-Amz-Signature=s&sig=x&access_token=t&limit=5", False,
+     "http://h/q?api-version=2024&api_key=****&X-Amz-Signature=****&sig=****&access_token=****&limit=5"),
+    ("http://h/q?bare-token-value", False, "http://h/q?****"),
+    ("http://h/cb#access_token=t", False, "http://h/cb#****"),
+    ("http://[::1]:9091/x", False, "http://[::1]:9091/x"),
+    ("http://prom:notaport/x", False, "http://prom/x"),
+    ("", False, ""),
+])
+def test_urls_keep_where_they_go_and_lose_their_credentials(url: str, hide: bool, shown: str) -> None:
+    assert redact_url(url, hide_path=hide) == shown
+
+
+@pytest.mark.parametrize(("name", "secret"), [
+    ("token", True), ("api_key", True), ("X-API-Key", True), ("client_secret", True), ("password", True),
+    ("X-Goog-Signature", True), ("sig", True), ("Authorization", True), ("Cookie", True), ("session_id", True),
+    ("limit", False), ("api-version", False), ("signal", False), ("format", False),
+])
+def test_secret_names(name: str, secret: bool) -> None:
+    assert secret_name(name) is secret
+
+
+def test_header_values_are_masked_unless_they_never_carry_a_credential() -> None:
+    headers = {"Authorization": "Bearer t", "X-API-Key": "k", "Cookie": "s=1", "x-honeycomb-team": "k2",
+               "Content-Type": "application/json", "User-Agent": "curl/8"}
+    assert redact_headers(headers) == {"Authorization": MASK, "X-API-Key": MASK, "Cookie": MASK,
+                                       "x-honeycomb-team": MASK, "Content-Type": "application/json",
+                                       "User-Agent": "curl/8"}
+    assert redact_header_list("authorization=Bearer t, dd-api-key=k,content-type=text/plain,junk") == \
+        "authorization=****,dd-api-key=****,content-type=text/plain,****"
+
+
+def test_settings_by_name_and_value() -> None:
+    assert redact_setting("monitoring_webhook_secret", "s3cr3t") == MASK
+    assert redact_setting("additional_api_keys", ["a", "b"]) == [MASK, MASK]
+    assert redact_setting("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-token=t") == "x-token=****"
+    assert redact_setting("monitoring_webhook_url", "https://h/hooks/T0") == "https://h/***"
+    assert redact_setting("prometheus_gateway_url", "http://u:p@gw:9091") == "http://****@gw:9091"
+    assert redact_setting("redis_url", "redis://:p@r:6379/0") == "redis://****@r:6379/0"
+    assert redact_setting("metrics_export_interval", 60.0) == 60.0
+    assert redact_setting("otel_service_name", "svc") == "svc" and redact_setting("prometheus_url", "") == ""
+
+
+def test_free_text_loses_every_url_credential_in_it() -> None:
+    error = ("ConnectError: cannot reach http://u:p4ss@gw:9091/metrics/job/x?token=t0k (redis://:pw@r:6379/0), "
+             "sent Authorization: Bearer abc.def and Basic dXNlcjpwdw==")
+    shown = redact_text(error)
+    for secret in ("p4ss", "t0k", ":pw@", "abc.def", "dXNlcjpwdw=="):
+        assert secret not in shown, shown
+    assert "http://****@gw:9091/metrics/job/x?token=****" in shown and "redis://****@r:6379/0" in shown
+    assert redact_text("All connection attempts failed") == "All connection attempts failed"
