@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from app.cache.redis_tier import RedisUnavailable
+from app.infra.redis import RedisUnavailable
 from app.monitoring import health as h
 from app.monitoring import prometheus_window, reports
 from app.monitoring.alerts import Alert, by_severity

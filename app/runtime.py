@@ -12,8 +12,8 @@ from typing import Literal
 from opentelemetry.metrics import Observation
 
 from app.cache.memory import MemoryTier
-from app.cache.redis_tier import RedisTier
 from app.cache.tiered import TieredCache
+from app.infra.redis import RedisTier
 from app.maintenance import Maintenance
 from app.monitoring.alert_store import AlertRecord, AlertStore, new_instance_id
 from app.monitoring.alerts import Alert, AlertBook

@@ -12,7 +12,7 @@ from typing import Any
 
 from app.cache import advice, reports
 from app.cache.backup import Backup, Restorable, document, restorable
-from app.cache.redis_tier import NOT_CONFIGURED
+from app.infra.redis import NOT_CONFIGURED
 from app.monitoring import reports as monitoring_reports
 from app.monitoring.measurements import measure
 from app.runbook import Runbook

@@ -1,4 +1,5 @@
-"""The Redis tier: short timeouts, and a pause after a failure so a dead Redis costs no request latency.
+"""Redis access (the cache's Redis tier, the alert store, maintenance mode): short timeouts, and a pause after a
+failure so a dead Redis costs no request latency.
 
 While Redis is down every call returns at once (``RedisUnavailable``) until ``retry_interval_s`` has
 passed; the first call after that is the probe that finds it back.
