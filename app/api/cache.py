@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from app.api.deps import HoursQuery, ServicesDep
 from app.cache.backup import Backup
 from app.cache.runbook import CacheRunbook
-from app.runbook import Runbook
+from app.services.runbook import Runbook
 
 router = APIRouter(prefix="/internal/cache", tags=["cache"])
 

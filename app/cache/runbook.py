@@ -15,9 +15,9 @@ from app.cache.backup import Backup, Restorable, document, restorable
 from app.infra.redis import NOT_CONFIGURED
 from app.monitoring import reports as monitoring_reports
 from app.monitoring.measurements import measure
-from app.runbook import Runbook
-from app.runtime import Services
-from app.system import rss_bytes
+from app.monitoring.system import rss_bytes
+from app.services.runbook import Runbook
+from app.services.runtime import Services
 
 _log = logging.getLogger("app.cache")
 RESTORE_PART = 500  # backup entries read and written at a time (one Redis pipeline)

@@ -16,7 +16,7 @@ from app.monitoring.cluster import process_name
 from app.monitoring.measurements import Measurements, measure
 from app.monitoring.prometheus_source import PrometheusUnavailable, PrometheusWindow
 from app.monitoring.windows import Window
-from app.runtime import Services
+from app.services.runtime import Services
 
 OVERVIEW_WINDOW_SECONDS = 3600
 

@@ -16,8 +16,8 @@ from app.monitoring import analysis, checks, dependencies, impact, memory, repor
 from app.monitoring.dependencies import Probe
 from app.monitoring.kpis import ALERT_WINDOW_SECONDS
 from app.monitoring.measurements import measure
-from app.runbook import Runbook
-from app.runtime import Services
+from app.services.runbook import Runbook
+from app.services.runtime import Services
 
 HEALTH_EXPECTED_MS = 100.0  # the guide's expected /health response time
 _PROBE_KEY = "monitoring:post-check:probe"
