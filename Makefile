@@ -28,9 +28,11 @@ test: $(STAMP)
 	TEST_REDIS_URL=redis://127.0.0.1:$(TEST_REDIS_PORT)/0 $(PY) -m pytest -q $(PYTEST_ARGS) || status=$$?; \
 	REDIS_PORT=$(TEST_REDIS_PORT) scripts/redis.sh stop >/dev/null; exit $$status  # pytest's summary stays the last line
 
+## ruff, mypy (strict) and the layers (lint-imports: the [tool.importlinter] contracts in pyproject.toml).
 lint: $(STAMP)
 	$(PY) -m ruff check app instrumentation tests bench
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 ## Regenerate the Prometheus rules and Grafana dashboards from the KPI catalog (checked in).
 generate: $(STAMP)
@@ -49,4 +51,4 @@ stack-down:
 	scripts/stack.sh down
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -13,7 +13,7 @@ from app.api import alerts_ops, cache, contract, errors, health, monitoring, mon
 from app.api.audit import AuditMiddleware
 from app.api.deps import OneSnapshotDep, OperatorKeyDep
 from app.api.limits import BodyLimit, BodySizeLimitMiddleware
-from app.runtime import build_services
+from app.services.runtime import build_services
 from app.settings import Settings
 from instrumentation import Telemetry, TelemetryConfig, build_telemetry
 from instrumentation.auto import instrument_fastapi

@@ -20,12 +20,12 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from app.api.schemas import ProcessRequest, ProcessResponse
 from app.cache.codec import decode, encode
 from app.cache.keys import cache_key, ttl_for
 from app.cache.memory import MemoryTier
 from app.services.llm.base import LLMRequest
 from app.services.llm.offline import OfflineProvider
+from app.services.models import ProcessRequest, ProcessResponse
 from app.services.processing import response_fields
 
 VERSION = "0.1.0"

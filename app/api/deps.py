@@ -9,7 +9,7 @@ from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from app.api import access
-from app.runtime import Services
+from app.services.runtime import Services
 
 # async on purpose: a plain `def` dependency costs a thread-pool hop on every request.
 

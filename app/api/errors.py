@@ -20,9 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from app.api.limits import BodyTooLarge, too_large_body
-from app.api.schemas import UNION_TAGS
 from app.resilience.breaker import CircuitOpenError
 from app.services.llm.base import LLMBusyError, LLMError, LLMPermanentError
+from app.services.models import UNION_TAGS
 
 _log = logging.getLogger(__name__)
 

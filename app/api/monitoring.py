@@ -9,7 +9,7 @@ from pydantic_core import to_json
 
 from app.api.deps import HoursQuery, ServicesDep
 from app.monitoring.exposition import CONTENT_TYPE, render
-from app.runbook import Runbook
+from app.services.runbook import Runbook
 
 router = APIRouter(prefix="/internal/monitoring", tags=["monitoring"])
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from app.api.deps import HoursQuery, ServicesDep
-from app.runbook_ops import OpsRunbook
+from app.services.runbook_ops import OpsRunbook
 
 router = APIRouter(prefix="/internal/monitoring", tags=["monitoring analysis"])
 

@@ -11,7 +11,7 @@ from app.api.errors import ApiError, ErrorBody
 from app.resilience.config import ApplyRequest, ConfigError, parse_apply
 from app.resilience.presets import PresetName
 from app.resilience.runbook import ResilienceRunbook
-from app.runbook import Runbook
+from app.services.runbook import Runbook
 
 router = APIRouter(prefix="/internal/resilience", tags=["resilience"])
 

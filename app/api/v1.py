@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 
 from app.api.deps import ApiKeyDep, services_of
 from app.api.errors import ErrorBody
-from app.api.schemas import BatchRequest, BatchResponse, ProcessRequest, ProcessResponse
+from app.services.models import BatchRequest, BatchResponse, ProcessRequest, ProcessResponse
 from app.services.operations import OPERATION_INFO
 
 PREFIX = "/v1/text_processing"

@@ -24,7 +24,7 @@ from typing_extensions import TypedDict  # pydantic reads typing's own only from
 from app.cache import answer
 from app.cache.codec import CorruptValue, InvalidValue
 from app.cache.keys import KEY_PREFIX, operation_of, ttl_for
-from app.cache.redis_tier import outcome
+from app.infra.redis import outcome
 
 BACKUP_VERSION: Literal[1] = 1
 MAX_KEY_LENGTH = 4096

@@ -14,7 +14,7 @@ from typing import Any
 from app.cache.codec import DEFAULT_MAX_VALUE_BYTES, is_compressed, raw_size
 from app.cache.keys import TTL_SECONDS, ttl_for
 from app.cache.memory import Freed
-from app.cache.redis_tier import outcome
+from app.infra.redis import outcome
 from app.monitoring import reports
 from app.monitoring.analysis import kpi_results
 from app.monitoring.health import Status

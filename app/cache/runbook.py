@@ -12,27 +12,31 @@ from typing import Any
 
 from app.cache import advice, reports
 from app.cache.backup import Backup, Restorable, document, restorable
-from app.cache.redis_tier import NOT_CONFIGURED
+from app.cache.tiered import TieredCache
+from app.infra.redis import NOT_CONFIGURED, round_trip_ms
 from app.monitoring import reports as monitoring_reports
+from app.monitoring.kpis import KPI
 from app.monitoring.measurements import measure
-from app.runbook import Runbook
-from app.runtime import Services
-from app.system import rss_bytes
+from app.monitoring.monitor import Monitor
+from app.monitoring.system import rss_bytes
+from app.settings import Settings
 
 _log = logging.getLogger("app.cache")
 RESTORE_PART = 500  # backup entries read and written at a time (one Redis pipeline)
 
 
 class CacheRunbook:
-    def __init__(self, services: Services) -> None:
-        self.s = services
-        self.cache = services.cache
+    def __init__(self, cache: TieredCache, monitor: Monitor, settings: Settings, catalog: tuple[KPI, ...]) -> None:
+        self.cache = cache
+        self.monitor = monitor
+        self.settings = settings
+        self.catalog = catalog
 
     async def facts(self, hours: float) -> reports.CacheFacts:
-        settings = self.s.settings
-        window = self.s.monitor.window(hours * 3600)
+        settings = self.settings
+        window = self.monitor.window(hours * 3600)
         m = measure(window)
-        ping_ms = await Runbook(self.s).redis_latency_ms()  # before status(): it reflects this probe
+        ping_ms = await round_trip_ms(self.cache.redis)  # before status(): it reflects this probe
         return reports.CacheFacts(
             window=window, m=m,
             memory_usage=monitoring_reports.memory_usage(m, settings.cache_memory_max_bytes,
@@ -40,7 +44,7 @@ class CacheRunbook:
                                                          settings.alert_memory_critical_mb),
             tiers=self.cache.status(), redis_configured=self.cache.redis is not None, redis_ping_ms=ping_ms,
             blobs=[blob for _key, blob, _ttl in self.cache.memory.items()[-reports.COMPRESSION_SAMPLE:]],
-            compression_threshold=settings.cache_compression_threshold_bytes, catalog=self.s.catalog,
+            compression_threshold=settings.cache_compression_threshold_bytes, catalog=self.catalog,
             max_value_bytes=settings.cache_max_value_bytes)
 
     async def performance_analysis(self, hours: float) -> dict[str, Any]:
@@ -76,7 +80,7 @@ class CacheRunbook:
     async def restore(self, backup: Backup) -> dict[str, Any]:
         # In parts, each sorted off the event loop: decompressing and parsing up to a million values in one go
         # would hold every other request for seconds; a part at a time, they are served in between.
-        now, limit = datetime.now(UTC), self.s.settings.cache_max_value_bytes
+        now, limit = datetime.now(UTC), self.settings.cache_max_value_bytes
         left_out, redis = Restorable(), 0
         keys: list[str] = []
         redis_error = NOT_CONFIGURED if self.cache.redis is None else None  # also for an empty backup

@@ -23,7 +23,7 @@ from app.cache.backup import MAX_BACKUP_ENTRIES, Entry, merge
 from app.cache.codec import DEFAULT_MAX_VALUE_BYTES, InvalidValue, ValueTooLarge, encode
 from app.cache.keys import KEY_PREFIX
 from app.cache.memory import Freed, MemoryTier
-from app.cache.redis_tier import NOT_CONFIGURED, RedisTier, RedisUnavailable
+from app.infra.redis import NOT_CONFIGURED, RedisTier, RedisUnavailable
 from instrumentation.bound import BoundCounter, bind_counter, bind_histogram
 from instrumentation.instruments import CACHE_ENTRIES, CACHE_MEMORY, Instruments
 

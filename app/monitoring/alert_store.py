@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from app.cache.redis_tier import RedisTier, RedisUnavailable
+from app.infra.redis import RedisTier, RedisUnavailable
 from app.monitoring.alerts import Alert
 
 _log = logging.getLogger(__name__)

@@ -10,13 +10,13 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from app.api.schemas import BatchItem, BatchRequest, BatchResponse, ProcessRequest, ProcessResponse
 from app.cache.keys import cache_key, ttl_for
 from app.cache.tiered import TieredCache
 from app.resilience.breaker import CircuitOpenError
 from app.resilience.manager import Resilience
 from app.services.genai import GenAIClient
 from app.services.llm.base import LLMError, LLMOutput, LLMRequest
+from app.services.models import BatchItem, BatchRequest, BatchResponse, ProcessRequest, ProcessResponse
 
 
 def _now_iso() -> str:

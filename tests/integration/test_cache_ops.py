@@ -16,8 +16,8 @@ from app.cache import runbook as cache_runbook
 from app.cache.backup import document
 from app.cache.keys import cache_key
 from app.cache.memory import MemoryTier
-from app.cache.redis_tier import RedisTier
 from app.cache.tiered import TieredCache
+from app.infra.redis import RedisTier
 from instrumentation import Telemetry
 from tests.helpers.answers import an_answer, backup_value, bomb, stored
 from tests.helpers.processes import RedisServer, free_port

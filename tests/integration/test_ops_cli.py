@@ -23,7 +23,7 @@ DEAD_URL = f"http://127.0.0.1:{free_port()}"
 
 
 def llm_ops(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "app.ops_cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "app.ops.cli", *args], capture_output=True, text=True,
                           timeout=60, cwd=cwd, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
 
 
@@ -55,7 +55,7 @@ def test_json_mode_and_options_on_either_side(healthy: LiveService) -> None:
 
 
 def test_url_from_the_environment(healthy: LiveService) -> None:
-    done = subprocess.run([sys.executable, "-m", "app.ops_cli", "daily"], capture_output=True, text=True, timeout=60,
+    done = subprocess.run([sys.executable, "-m", "app.ops.cli", "daily"], capture_output=True, text=True, timeout=60,
                           cwd=ROOT, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "LLM_OPS_URL": healthy.url})
     assert done.returncode == 0 and healthy.url in done.stdout
 
@@ -157,7 +157,7 @@ def test_curl_format_file_as_the_guide_uses_it(healthy: LiveService) -> None:
 
 def test_installed_as_llm_ops() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert project["project"]["scripts"]["llm-ops"] == "app.ops_cli:main"
+    assert project["project"]["scripts"]["llm-ops"] == "app.ops.cli:main"
     script = Path(sys.executable).parent / "llm-ops"
     if not script.exists():
         pytest.skip("the venv predates the llm-ops entry point: `make install` reinstalls the package")

@@ -17,12 +17,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.api.schemas import ProcessResponse
 from app.cache import answer
 from app.cache.backup import Backup, document, merge, restorable
 from app.cache.codec import encode
 from app.cache.keys import cache_key, operation_of, ttl_for
 from app.services.llm.base import OPERATIONS
+from app.services.models import ProcessResponse
 
 LIMIT = 64 * 1024  # CACHE_MAX_VALUE_BYTES at its lowest: oversized values stay cheap to build
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)

@@ -12,19 +12,20 @@ from typing import Literal
 from opentelemetry.metrics import Observation
 
 from app.cache.memory import MemoryTier
-from app.cache.redis_tier import RedisTier
 from app.cache.tiered import TieredCache
-from app.maintenance import Maintenance
+from app.infra.redis import RedisTier
 from app.monitoring.alert_store import AlertRecord, AlertStore, new_instance_id
 from app.monitoring.alerts import Alert, AlertBook
 from app.monitoring.cluster import ClusterView
 from app.monitoring.exposition import render
 from app.monitoring.kpis import KPI, build_catalog
+from app.monitoring.maintenance import Maintenance
 from app.monitoring.monitor import Monitor
 from app.monitoring.prometheus_source import PrometheusSource
 from app.monitoring.prometheus_window import job_of
+from app.monitoring.pushgateway import PushgatewayPusher
+from app.monitoring.system import memory_limit_bytes, rss_bytes
 from app.notify import WebhookNotifier, event
-from app.pushgateway import PushgatewayPusher
 from app.resilience.manager import Resilience
 from app.resilience.presets import policy_for
 from app.services.genai import GenAIClient
@@ -33,7 +34,6 @@ from app.services.llm.limiter import ConcurrencyLimiter
 from app.services.llm.offline import OfflineProvider
 from app.services.processing import TextProcessor
 from app.settings import Settings
-from app.system import memory_limit_bytes, rss_bytes
 from instrumentation import Telemetry
 from instrumentation.auto import instrument_httpx, instrument_redis
 from instrumentation.instruments import MEMORY_LIMIT, PROCESS_MEMORY

@@ -3,20 +3,26 @@ report functions. One place, so /health, overview and alerts cannot disagree."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from app.cache.redis_tier import RedisUnavailable
+from app.cache.tiered import TieredCache
+from app.infra.redis import round_trip_ms
 from app.monitoring import health as h
 from app.monitoring import prometheus_window, reports
 from app.monitoring.alerts import Alert, by_severity
 from app.monitoring.cluster import process_name
+from app.monitoring.kpis import KPI
+from app.monitoring.maintenance import Maintenance
 from app.monitoring.measurements import Measurements, measure
-from app.monitoring.prometheus_source import PrometheusUnavailable, PrometheusWindow
+from app.monitoring.monitor import Monitor
+from app.monitoring.prometheus_source import PrometheusSource, PrometheusUnavailable, PrometheusWindow
 from app.monitoring.windows import Window
-from app.runtime import Services
+from app.resilience.manager import Resilience
+from app.services.genai import GenAIClient
+from app.settings import Settings
+from instrumentation import Telemetry
 
 OVERVIEW_WINDOW_SECONDS = 3600
 
@@ -30,22 +36,29 @@ class Sourced:
     fallback: str | None = None  # why Prometheus, the configured backend, did not give it
 
 
+class Inputs(Protocol):
+    """What the runbooks read, and all they may: the live components, handed over by whoever built
+    them (the app's ``Services`` has them all), so a derivation depends on what it reads and not on
+    the composition root that wires everything."""
+
+    settings: Settings
+    telemetry: Telemetry
+    cache: TieredCache
+    llm: GenAIClient
+    resilience: Resilience
+    monitor: Monitor
+    catalog: tuple[KPI, ...]
+    maintenance: Maintenance
+    prometheus: PrometheusSource | None
+    started_at: float
+
+
 class Runbook:
-    def __init__(self, services: Services) -> None:
-        self.s = services
+    def __init__(self, inputs: Inputs) -> None:
+        self.s = inputs
 
     async def redis_latency_ms(self) -> float | None:
-        redis = self.s.cache.redis
-        if redis is None:
-            return None
-        try:
-            first = await asyncio.wait_for(redis.ping(force=True), timeout=1.0)
-            if first * 1000 <= 10.0:
-                return first * 1000
-            # the first PING of a fresh pool includes the TCP connect: judge the round trip itself
-            return min(first, await asyncio.wait_for(redis.ping(force=True), timeout=1.0)) * 1000
-        except (RedisUnavailable, TimeoutError):
-            return None
+        return await round_trip_ms(self.s.cache.redis)
 
     async def components(self, m: Measurements) -> dict[str, dict[str, Any]]:
         settings = self.s.settings

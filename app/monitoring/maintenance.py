@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from app.cache.redis_tier import RedisTier, RedisUnavailable
+from app.infra.redis import RedisTier, RedisUnavailable
 from app.monitoring.reports import iso
 
 _log = logging.getLogger(__name__)

@@ -1,4 +1,5 @@
-"""Request and response bodies of /v1, with the template's field names."""
+"""What the text processor takes and answers, which are also the bodies of /v1 (with the template's field
+names): the domain's models, beside the services that use them; HTTP imports them from here."""
 
 from __future__ import annotations
 

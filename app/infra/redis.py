@@ -1,4 +1,5 @@
-"""The Redis tier: short timeouts, and a pause after a failure so a dead Redis costs no request latency.
+"""Redis access (the cache's Redis tier, the alert store, maintenance mode): short timeouts, and a pause after a
+failure so a dead Redis costs no request latency.
 
 While Redis is down every call returns at once (``RedisUnavailable``) until ``retry_interval_s`` has
 passed; the first call after that is the probe that finds it back.
@@ -6,6 +7,7 @@ passed; the first call after that is the probe that finds it back.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
@@ -206,3 +208,17 @@ class RedisTier:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+async def round_trip_ms(redis: RedisTier | None) -> float | None:
+    """PING's round trip in ms; None without Redis or without an answer within a second."""
+    if redis is None:
+        return None
+    try:
+        first = await asyncio.wait_for(redis.ping(force=True), timeout=1.0)
+        if first * 1000 <= 10.0:
+            return first * 1000
+        # the first PING of a fresh pool includes the TCP connect: judge the round trip itself
+        return min(first, await asyncio.wait_for(redis.ping(force=True), timeout=1.0)) * 1000
+    except (RedisUnavailable, TimeoutError):
+        return None

@@ -16,8 +16,7 @@ from app.monitoring import analysis, checks, dependencies, impact, memory, repor
 from app.monitoring.dependencies import Probe
 from app.monitoring.kpis import ALERT_WINDOW_SECONDS
 from app.monitoring.measurements import measure
-from app.runbook import Runbook
-from app.runtime import Services
+from app.services.runbook import Inputs, Runbook
 from instrumentation.redact import redact_url
 
 HEALTH_EXPECTED_MS = 100.0  # the guide's expected /health response time
@@ -27,9 +26,9 @@ _COSTS: weakref.WeakKeyDictionary[MeterProvider, impact.TelemetryCosts] = weakre
 
 
 class OpsRunbook:
-    def __init__(self, services: Services) -> None:
-        self.s = services
-        self.runbook = Runbook(services)
+    def __init__(self, inputs: Inputs) -> None:
+        self.s = inputs
+        self.runbook = Runbook(inputs)
 
     def _threshold(self, name: str) -> float:
         return analysis.threshold_of(self.s.catalog, name)
