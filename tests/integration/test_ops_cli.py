@@ -8,7 +8,8 @@ import re
 import subprocess
 import sys
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,26 @@ def llm_ops(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
                           timeout=60, cwd=cwd, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
 
 
+def timing_only(done: subprocess.CompletedProcess[str]) -> bool:
+    """A run that is degraded only by a response time over the guide's expectation: on a loaded test
+    machine a healthy service can answer /health in over 100 ms, and then the CLI is right to warn."""
+    try:
+        flagged = [c["name"] for c in json.loads(done.stdout)["checks"] if c["level"] in ("warning", "critical")]
+    except ValueError:
+        flagged = [line for line in done.stdout.splitlines() if line.startswith(("[WARN]", "[CRIT]"))]
+    return done.returncode == 1 and bool(flagged) and all("response time" in name for name in flagged)
+
+
+def daily(run: Callable[[], subprocess.CompletedProcess[str]]) -> subprocess.CompletedProcess[str]:
+    """``daily`` on the healthy service, run again (three times at most) while only timing warns."""
+    done = run()
+    for _ in range(2):
+        if not timing_only(done):
+            break
+        done = run()
+    return done
+
+
 @pytest.fixture(scope="module")
 def healthy() -> Iterator[LiveService]:
     redis = RedisServer(free_port()).start()
@@ -39,7 +60,7 @@ def healthy() -> Iterator[LiveService]:
 
 
 def test_daily_on_a_healthy_service_exits_0(healthy: LiveService) -> None:
-    done = llm_ops("daily", "--url", healthy.url)
+    done = daily(lambda: llm_ops("daily", "--url", healthy.url))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "[ OK ] Basic health" in done.stdout and "Cache hit ratio: " in done.stdout
     assert "Result: healthy (exit 0)" in done.stdout
@@ -47,7 +68,7 @@ def test_daily_on_a_healthy_service_exits_0(healthy: LiveService) -> None:
 
 def test_json_mode_and_options_on_either_side(healthy: LiveService) -> None:
     for args in (("--json", "--url", healthy.url, "daily"), ("daily", "--json", "--url", healthy.url)):
-        done = llm_ops(*args)
+        done = daily(partial(llm_ops, *args))
         report = json.loads(done.stdout)
         assert done.returncode == 0 and report["verdict"] == "healthy" and report["exit_code"] == 0
         assert {c["name"] for c in report["checks"]} >= {"Basic health", "System status", "Active alerts"}
@@ -55,8 +76,9 @@ def test_json_mode_and_options_on_either_side(healthy: LiveService) -> None:
 
 
 def test_url_from_the_environment(healthy: LiveService) -> None:
-    done = subprocess.run([sys.executable, "-m", "app.ops.cli", "daily"], capture_output=True, text=True, timeout=60,
-                          cwd=ROOT, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "LLM_OPS_URL": healthy.url})
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "LLM_OPS_URL": healthy.url}
+    done = daily(lambda: subprocess.run([sys.executable, "-m", "app.ops.cli", "daily"], capture_output=True,
+                                        text=True, timeout=60, cwd=ROOT, env=env))
     assert done.returncode == 0 and healthy.url in done.stdout
 
 
