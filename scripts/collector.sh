@@ -10,6 +10,7 @@
 #   OTELCOL_METRICS_PORT [8888] (Collector's own metrics) PROM_EXPORTER_PORT [8889] (app metrics)
 #   JAEGER_OTLP_GRPC_PORT [14317] (traces go to Jaeger, scripts/jaeger.sh)
 #   VICTORIALOGS_PORT [9428]     (logs go to VictoriaLogs, scripts/victorialogs.sh)
+#   OTELCOL_QUEUE_DIR [$RUN_DIR/collector/queue]  the exporters' persistent queues (local overlay)
 #   OTELCOL_OVERLAY [local]      which collector/otelcol/<overlay>.yaml is merged over base.yaml
 #   TRACES_FILE [unset]          opt-in debug aid: every span also goes to this file as OTLP JSON lines
 #   START_TIMEOUT [30] seconds
@@ -44,6 +45,7 @@ start() {
   export OTELCOL_METRICS_PORT=${OTELCOL_METRICS_PORT:-8888}
   export JAEGER_OTLP_ENDPOINT=127.0.0.1:${JAEGER_OTLP_GRPC_PORT:-14317}
   export VICTORIALOGS_OTLP_LOGS_ENDPOINT=http://127.0.0.1:${VICTORIALOGS_PORT:-9428}/insert/opentelemetry/v1/logs
+  export OTELCOL_QUEUE_DIR=${OTELCOL_QUEUE_DIR:-$run_dir/queue}
   local configs=(--config "$repo_root/collector/otelcol/base.yaml"
     --config "$repo_root/collector/otelcol/${OTELCOL_OVERLAY:-local}.yaml")
   if [[ -n ${TRACES_FILE:-} ]]; then

@@ -181,3 +181,66 @@ def test_store_killed_mid_traffic_fails_no_request_and_the_outage_data_arrives(
                                       f"records sent while {store} was down, all there after its restart")
     finally:
         service.stop()
+
+
+def queued(stack: Stack, exporter: str) -> int:
+    """otelcol_exporter_queue_size of one exporter, read from the Collector's own /metrics: the items
+    (spans, log records) it holds for a store, those being retried included."""
+    text = httpx.get(f"http://127.0.0.1:{stack.ports['OTELCOL_METRICS_PORT']}/metrics", timeout=10).text
+    for line in text.splitlines():
+        if line.startswith("otelcol_exporter_queue_size{") and f'exporter="{exporter}"' in line:
+            return int(float(line.rsplit(" ", 1)[1]))
+    return 0
+
+
+def test_collector_restarted_while_the_stores_are_down_delivers_its_persistent_queue(
+        new_stack: Callable[..., Stack], redis_server: RedisServer) -> None:
+    """Both stores down; requests and log records arrive at the Collector and wait in its exporters'
+    queues; the Collector is restarted (SIGTERM, then a new process) while the stores are still down;
+    then the stores come back. The queues live in file_storage (local.yaml), so the new Collector
+    delivers every trace and record the old one had queued."""
+    sent = 10
+    stack = new_stack()
+    name = f"pipeline-persistent-{uuid.uuid4().hex[:8]}"
+    service = LiveService(service_env(stack, redis_server.url, name)).start()
+    try:
+        stack.kill("jaeger")
+        stack.kill("victorialogs")
+        trace_ids = []
+        with sdk_logger(stack, name) as logger, httpx.Client(base_url=service.url, timeout=30) as client:
+            for i in range(sent):
+                trace_id, parent, status = post(client, f"Queued request {i}: both stores are down.")
+                assert status == 200, (i, status)
+                trace_ids.append(trace_id)
+                with in_span(trace_id, parent):
+                    logger.warning("queued record %d", i)
+
+        # Everything has reached the queues (the service's spans leave it within 0.5 s, then the
+        # Collector's batch processor waits up to 1 s): the span count stops growing.
+        counts: list[int] = []
+
+        def settled() -> bool:
+            counts.append(queued(stack, "otlp_grpc/jaeger"))
+            return len(counts) >= 3 and counts[-1] == counts[-3] >= 2 * sent
+
+        poll(settled, f"the spans of {sent} requests queued for Jaeger", interval=0.5)
+        poll(lambda: queued(stack, "otlp_http/victorialogs") >= sent, f"{sent} log records queued for VictoriaLogs")
+        spans_before = queued(stack, "otlp_grpc/jaeger")
+
+        stack.script("collector.sh", "stop")
+        stack.script("collector.sh", "start")
+        # The new process found them on disk.
+        assert queued(stack, "otlp_grpc/jaeger") == spans_before
+        assert queued(stack, "otlp_http/victorialogs") == sent
+        stack.script("jaeger.sh", "start")
+        stack.script("victorialogs.sh", "start")
+
+        poll(lambda: all(jaeger_spans(stack.jaeger, t) for t in trace_ids), f"all {sent} traces in Jaeger",
+             timeout=90)
+        records = poll(lambda: (r := logsql(stack.victorialogs, f'service.name:="{name}" AND "queued record"'))
+                       and len(r) >= sent and r, f"all {sent} log records in VictoriaLogs", timeout=90)
+        assert sorted(r["_msg"] for r in records) == sorted(f"queued record {i}" for i in range(sent))
+        FIGURES["persistent queue"] = (f"{spans_before} spans and {sent} log records queued while both stores were "
+                                       "down survived a Collector restart and were delivered")
+    finally:
+        service.stop()
