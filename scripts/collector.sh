@@ -5,11 +5,16 @@
 #   scripts/collector.sh start|stop|status
 #
 # Listens on loopback only. Env overrides (defaults in brackets):
-#   RUN_DIR [/tmp/llm-obs-run]   pid, log and traces file go to $RUN_DIR/collector/
+#   RUN_DIR [/tmp/llm-obs-run]   pid and log go to $RUN_DIR/collector/
 #   OTLP_GRPC_PORT [4317] OTLP_HTTP_PORT [4318] OTELCOL_HEALTH_PORT [13133]
 #   OTELCOL_METRICS_PORT [8888] (Collector's own metrics) PROM_EXPORTER_PORT [8889] (app metrics)
+#   JAEGER_OTLP_GRPC_PORT [14317] (traces go to Jaeger, scripts/jaeger.sh)
+#   VICTORIALOGS_PORT [9428]     (logs go to VictoriaLogs, scripts/victorialogs.sh)
+#   OTELCOL_QUEUE_DIR [$RUN_DIR/collector/queue]  the exporters' persistent queues (local overlay)
 #   OTELCOL_OVERLAY [local]      which collector/otelcol/<overlay>.yaml is merged over base.yaml
-#   TRACES_FILE [$RUN_DIR/collector/traces.json]  START_TIMEOUT [30] seconds
+#   TRACES_FILE [unset]          opt-in debug aid: every span also goes to this file as OTLP JSON lines
+#   START_TIMEOUT [30] seconds
+# The Collector starts without the stores: its exporters queue and retry until they are up.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/proc.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/proc.sh"
@@ -30,7 +35,6 @@ start() {
     "${OTELCOL_METRICS_PORT:-8888}" "${PROM_EXPORTER_PORT:-8889}"
   local binary
   binary=$("$repo_root/scripts/build-collector.sh" | tail -n 1)
-  mkdir -p "$run_dir"
 
   # The configs read these (see collector/otelcol/base.yaml); ports become loopback addresses.
   export OTLP_GRPC_ENDPOINT=127.0.0.1:${OTLP_GRPC_PORT:-4317}
@@ -39,17 +43,18 @@ start() {
   export PROM_EXPORTER_ENDPOINT=127.0.0.1:${PROM_EXPORTER_PORT:-8889}
   export OTELCOL_METRICS_HOST=127.0.0.1
   export OTELCOL_METRICS_PORT=${OTELCOL_METRICS_PORT:-8888}
-  export TRACES_FILE=${TRACES_FILE:-$run_dir/traces.json}
+  export JAEGER_OTLP_ENDPOINT=127.0.0.1:${JAEGER_OTLP_GRPC_PORT:-14317}
+  export VICTORIALOGS_OTLP_LOGS_ENDPOINT=http://127.0.0.1:${VICTORIALOGS_PORT:-9428}/insert/opentelemetry/v1/logs
+  export OTELCOL_QUEUE_DIR=${OTELCOL_QUEUE_DIR:-$run_dir/queue}
+  local configs=(--config "$repo_root/collector/otelcol/base.yaml"
+    --config "$repo_root/collector/otelcol/${OTELCOL_OVERLAY:-local}.yaml")
+  if [[ -n ${TRACES_FILE:-} ]]; then
+    configs+=(--config "$repo_root/collector/otelcol/traces-file.yaml")
+  fi
 
-  proc_launch "$pidfile" "$logfile" "$binary" \
-    --config "$repo_root/collector/otelcol/base.yaml" \
-    --config "$repo_root/collector/otelcol/${OTELCOL_OVERLAY:-local}.yaml"
-
-  # Bounded wait for the health_check extension; gives up early if the process died.
-  proc_await "collector: failed to become healthy at $health_url" "$logfile" running stop \
-    "${START_TIMEOUT:-30}" proc_http_ok "$health_url"
-  echo "collector: healthy (pid $(<"$pidfile")) at $health_url"
-  echo "collector: log $logfile, traces file $TRACES_FILE"
+  proc_start collector "$pidfile" "$logfile" "$health_url" "$binary" "${configs[@]}"
+  echo "collector: log $logfile, traces to Jaeger at $JAEGER_OTLP_ENDPOINT, logs to $VICTORIALOGS_OTLP_LOGS_ENDPOINT"
+  if [[ -n ${TRACES_FILE:-} ]]; then echo "collector: every span also in $TRACES_FILE"; fi
 }
 
 # The Collector drains its pipelines on SIGTERM; proc_stop gives it a bounded time, then forces.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole local stack as real processes (no Docker here): Redis, the project's OpenTelemetry
-# Collector, Prometheus (KPI rules, Alertmanager as its target), Alertmanager, Pushgateway and the
-# service, wired as docker-compose.yml wires the containers. `make stack` / `make stack-down`.
+# Collector, Jaeger (traces), VictoriaLogs (logs), Prometheus (KPI rules, Alertmanager as its target),
+# Alertmanager, Pushgateway and the service, wired as docker-compose.yml wires the containers (with
+# Jaeger and VictoriaLogs where compose has Tempo). `make stack` / `make stack-down`.
 #
 #   scripts/stack.sh up [--demo] | down | status
 #
@@ -15,11 +16,14 @@
 # Env overrides (defaults in brackets): RUN_DIR [/tmp/llm-obs-run]; ports REDIS_PORT [6379],
 # OTLP_GRPC_PORT [4317], OTLP_HTTP_PORT [4318], OTELCOL_HEALTH_PORT [13133], OTELCOL_METRICS_PORT [8888],
 # PROM_EXPORTER_PORT [8889], PROMETHEUS_PORT [9090], ALERTMANAGER_PORT [9093], PUSHGATEWAY_PORT [9091],
-# SERVICE_PORT [8000]; DEMO_REQUESTS [600], DEMO_INTERVAL [0.5] seconds; START_TIMEOUT [30] seconds.
+# JAEGER_QUERY_PORT [16686], JAEGER_QUERY_GRPC_PORT [16685], JAEGER_OTLP_GRPC_PORT [14317],
+# JAEGER_OTLP_HTTP_PORT [14318], JAEGER_HEALTH_PORT [13134], JAEGER_METRICS_PORT [14269],
+# VICTORIALOGS_PORT [9428], SERVICE_PORT [8000]; DEMO_REQUESTS [600], DEMO_INTERVAL [0.5] seconds;
+# START_TIMEOUT [30] seconds; JAEGER_MAX_TRACES [10000], VICTORIALOGS_RETENTION [7d].
 # Anything else in the environment (LLM_PROVIDER, API_KEY, RESILIENCE_PRESET, ...) reaches the service.
 #
-# Tempo and Grafana cannot run here (no packages, no Docker): traces stop at the Collector (span
-# metrics in Prometheus, every span in the file exporter's traces.json); for Tempo + Grafana use
+# Grafana cannot run here (no packages, no Docker): every panel query runs as-is in the Prometheus UI,
+# traces are read from Jaeger's query API, logs with LogsQL; for Tempo + Grafana use
 # `docker compose up -d` (docker-compose.yml) on a machine with Docker.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/proc.sh
@@ -49,6 +53,10 @@ load_ports() {
   export OTELCOL_HEALTH_PORT=${OTELCOL_HEALTH_PORT:-13133} OTELCOL_METRICS_PORT=${OTELCOL_METRICS_PORT:-8888}
   export PROM_EXPORTER_PORT=${PROM_EXPORTER_PORT:-8889} PROMETHEUS_PORT=${PROMETHEUS_PORT:-9090}
   export ALERTMANAGER_PORT=${ALERTMANAGER_PORT:-9093} PUSHGATEWAY_PORT=${PUSHGATEWAY_PORT:-9091}
+  export JAEGER_QUERY_PORT=${JAEGER_QUERY_PORT:-16686} JAEGER_QUERY_GRPC_PORT=${JAEGER_QUERY_GRPC_PORT:-16685}
+  export JAEGER_OTLP_GRPC_PORT=${JAEGER_OTLP_GRPC_PORT:-14317} JAEGER_OTLP_HTTP_PORT=${JAEGER_OTLP_HTTP_PORT:-14318}
+  export JAEGER_HEALTH_PORT=${JAEGER_HEALTH_PORT:-13134} JAEGER_METRICS_PORT=${JAEGER_METRICS_PORT:-14269}
+  export VICTORIALOGS_PORT=${VICTORIALOGS_PORT:-9428}
   export SERVICE_PORT=${SERVICE_PORT:-8000} FRONTEND_PORT=${FRONTEND_PORT:-8501}
   service_url=http://127.0.0.1:$SERVICE_PORT
 }
@@ -57,7 +65,9 @@ save_ports() {
   mkdir -p "$RUN_DIR"
   local name
   for name in REDIS_PORT OTLP_GRPC_PORT OTLP_HTTP_PORT OTELCOL_HEALTH_PORT OTELCOL_METRICS_PORT \
-    PROM_EXPORTER_PORT PROMETHEUS_PORT ALERTMANAGER_PORT PUSHGATEWAY_PORT SERVICE_PORT FRONTEND_PORT; do
+    PROM_EXPORTER_PORT PROMETHEUS_PORT ALERTMANAGER_PORT PUSHGATEWAY_PORT SERVICE_PORT FRONTEND_PORT \
+    JAEGER_QUERY_PORT JAEGER_QUERY_GRPC_PORT JAEGER_OTLP_GRPC_PORT JAEGER_OTLP_HTTP_PORT JAEGER_HEALTH_PORT \
+    JAEGER_METRICS_PORT VICTORIALOGS_PORT; do
     echo "$name=${!name}"
   done >"$state"
 }
@@ -159,16 +169,20 @@ The stack is up (RUN_DIR=$RUN_DIR):
   Collector      OTLP grpc 127.0.0.1:$OTLP_GRPC_PORT, http http://127.0.0.1:$OTLP_HTTP_PORT,
                  health http://127.0.0.1:$OTELCOL_HEALTH_PORT/, app metrics http://127.0.0.1:$PROM_EXPORTER_PORT/metrics,
                  own metrics http://127.0.0.1:$OTELCOL_METRICS_PORT/metrics
-                 log $RUN_DIR/collector/otelcol.log, spans $RUN_DIR/collector/traces.json
+                 log $RUN_DIR/collector/otelcol.log
+  Jaeger         query API http://127.0.0.1:$JAEGER_QUERY_PORT/api/services, /api/traces/<trace id>
+                 (keeps the newest ${JAEGER_MAX_TRACES:-10000} traces, in memory)  log $RUN_DIR/jaeger/jaeger.log
+  VictoriaLogs   http://127.0.0.1:$VICTORIALOGS_PORT/select/logsql/query?query=trace_id:<trace id>
+                 (keeps ${VICTORIALOGS_RETENTION:-7d})  log $RUN_DIR/victorialogs/victoria-logs.log
   Prometheus     http://127.0.0.1:$PROMETHEUS_PORT/  (alerts: /alerts, rules: /rules)  log $RUN_DIR/prometheus/prometheus.log
   Alertmanager   http://127.0.0.1:$ALERTMANAGER_PORT/  log $RUN_DIR/alertmanager/alertmanager.log
   Pushgateway    http://127.0.0.1:$PUSHGATEWAY_PORT/  log $RUN_DIR/pushgateway/pushgateway.log
   Redis          redis://127.0.0.1:$REDIS_PORT/0  log $RUN_DIR/redis-$REDIS_PORT/redis.log
   frontend       $( [[ ${FRONTEND:-1} == 1 ]] && echo "http://127.0.0.1:$FRONTEND_PORT/  log $RUN_DIR/frontend/streamlit.log" || echo "not started (FRONTEND=0)")
 
-Not here: Tempo and Grafana cannot run on this machine (no packages, no Docker engine). Traces end at
-the Collector (span metrics in Prometheus, every span in traces.json above); every Grafana panel query
-runs as-is in the Prometheus UI. For Tempo + Grafana: \`docker compose up -d\` (docker-compose.yml).
+Not here: Grafana cannot run on this machine (no packages, no Docker engine): every panel query runs
+as-is in the Prometheus UI; Jaeger's UI in its Go module is a placeholder page, so read traces with the
+API calls above. For Tempo + Grafana: \`docker compose up -d\` (docker-compose.yml).
 Stop everything: make stack-down (scripts/stack.sh down)
 EOF
 }
@@ -181,6 +195,9 @@ up() {
   save_ports
   ensure_venv
   "$scripts/redis.sh" start
+  # The stores before the Collector, so its first exports find them.
+  "$scripts/jaeger.sh" start
+  "$scripts/victorialogs.sh" start
   "$scripts/collector.sh" start
   # Alertmanager delivers to the service's alert receiver (on the port this stack gives the service).
   SERVICE_ALERT_WEBHOOK=${SERVICE_ALERT_WEBHOOK:-$service_url/internal/monitoring/alerts/webhook} \
@@ -206,7 +223,9 @@ down() {
   "$scripts/prometheus.sh" stop
   "$scripts/pushgateway.sh" stop
   "$scripts/alertmanager.sh" stop
-  "$scripts/collector.sh" stop
+  "$scripts/collector.sh" stop # drains its queues into the stores, so those stop after it
+  "$scripts/jaeger.sh" stop
+  "$scripts/victorialogs.sh" stop
   "$scripts/redis.sh" stop
   rm -f "$state"
 }
@@ -222,7 +241,7 @@ status() {
   fi
   if demo_running; then log "demo traffic: running (pid $(<"$demo_pid")), log $demo_log"; fi
   local s
-  for s in collector prometheus alertmanager pushgateway; do
+  for s in collector jaeger victorialogs prometheus alertmanager pushgateway; do
     "$scripts/$s.sh" status || rc=3
   done
   echo -n "redis: " && { "$scripts/redis.sh" status || rc=3; }

@@ -97,6 +97,14 @@ proc_port_free() {
   done
 }
 
+# proc_port_wait_free NAME SECONDS PORT...: proc_port_free, allowing SECONDS for the ports to be let go
+# of (a process stopped a moment ago may still hold them: Jaeger takes a second or two).
+proc_port_wait_free() {
+  local name=$1 timeout=$2
+  shift 2
+  proc_poll true "$timeout" proc_port_free "$name" "$@" || proc_port_free "$name" "$@"
+}
+
 # proc_if_running NAME PIDFILE CHECK DETAIL: when CHECK is true print
 # "NAME: already running (pid PID)DETAIL" and return 0 (a start that has nothing to do); else false.
 proc_if_running() {
@@ -108,11 +116,21 @@ proc_if_running() {
 # stderr in LOGFILE (truncated) and no stdin, and write its pid to PIDFILE. setsid: detached from the
 # caller's terminal and process group, so only a `stop` ends it. Assignments before the call
 # (VAR=value proc_launch ...) reach COMMAND's environment; the cwd is the caller's.
+# The pid is written by the process itself just before it execs COMMAND, not taken from $!: setsid
+# forks when the background child happens to lead its process group (a script run in a pipeline or
+# under `time` from a job-control shell), and then $! is a setsid that has already exited.
 proc_launch() {
   local pidfile=$1 logfile=$2
   shift 2
-  setsid "$@" >"$logfile" 2>&1 </dev/null &
-  echo $! >"$pidfile"
+  rm -f "$pidfile"
+  # shellcheck disable=SC2016 # $$, $0 and $@ are the inner shell's
+  setsid bash -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$pidfile" "$@" \
+    >"$logfile" 2>&1 </dev/null &
+  for _ in $(seq 100); do
+    [[ -f $pidfile ]] && return 0
+    sleep 0.05
+  done
+  echo $! >"$pidfile" # the inner shell never ran (it would have written the file); CHECK will fail
 }
 
 # proc_poll CHECK TIMEOUT PROBE [ARG...]: run PROBE (output discarded) every 0.2 s until it
@@ -138,6 +156,19 @@ proc_await() {
   tail -n 20 "$logfile" >&2
   "$stop" >/dev/null
   return 1
+}
+
+# proc_start NAME PIDFILE LOGFILE URL COMMAND [ARG...]: the usual start of a server: proc_launch, then
+# proc_await until URL answers 2xx (START_TIMEOUT seconds, default 30), with the caller's `running`
+# as CHECK and its `stop` as STOP; then print "NAME: healthy (pid PID) at URL".
+proc_start() {
+  local name=$1 pidfile=$2 logfile=$3 url=$4
+  shift 4
+  mkdir -p "$(dirname "$pidfile")"
+  proc_launch "$pidfile" "$logfile" "$@"
+  proc_await "$name: failed to become healthy at $url" "$logfile" running stop "${START_TIMEOUT:-30}" \
+    proc_http_ok "$url"
+  echo "$name: healthy (pid $(<"$pidfile")) at $url"
 }
 
 # proc_stop NAME PIDFILE CHECK [INTERVAL]: if CHECK is true, SIGTERM the pid in PIDFILE, wait while

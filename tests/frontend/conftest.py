@@ -66,9 +66,11 @@ def chromium() -> tuple[str, str]:
 
 @pytest.fixture(scope="session")
 def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack | None]:
-    """A real Collector (no Prometheus: these tests read traces from its file exporter), or None when
-    it cannot be built here (no Go): the browser tests run anyway, the trace test skips."""
+    """A real Collector (no Prometheus, no Jaeger: these tests read traces from its opt-in file
+    exporter), or None when it cannot be built here (no Go): the browser tests run anyway, the trace
+    test skips."""
     stack = Stack(tmp_path_factory.mktemp("llm-obs-frontend"))
+    stack.env["TRACES_FILE"] = str(stack.traces_file)
     if shutil.which("go") is None:
         yield None
         return

@@ -1,6 +1,6 @@
-"""A real Collector + Prometheus (+ Alertmanager, Pushgateway) for pipeline tests, driven by the
-project's scripts (collector.sh, prometheus.sh, alertmanager.sh, pushgateway.sh), and small PromQL,
-trace-file and polling helpers."""
+"""A real Collector + Jaeger + VictoriaLogs + Prometheus (+ Alertmanager, Pushgateway) for pipeline
+tests, driven by the project's scripts (collector.sh, jaeger.sh, victorialogs.sh, prometheus.sh,
+alertmanager.sh, pushgateway.sh), and small PromQL, Jaeger, LogsQL, trace-file and polling helpers."""
 
 from __future__ import annotations
 
@@ -38,7 +38,20 @@ PORT_NAMES = (
     "PROMETHEUS_PORT",
     "ALERTMANAGER_PORT",
     "PUSHGATEWAY_PORT",
+    "JAEGER_QUERY_PORT",
+    "JAEGER_QUERY_GRPC_PORT",
+    "JAEGER_OTLP_GRPC_PORT",
+    "JAEGER_OTLP_HTTP_PORT",
+    "JAEGER_HEALTH_PORT",
+    "JAEGER_METRICS_PORT",
+    "VICTORIALOGS_PORT",
 )
+# Which script runs each process and where it writes its pid (under run_dir).
+PIDFILES = {
+    "collector": "collector/otelcol.pid",
+    "jaeger": "jaeger/jaeger.pid",
+    "victorialogs": "victorialogs/victoria-logs.pid",
+}
 
 
 @dataclass
@@ -89,15 +102,25 @@ class Stack:
         return f"http://127.0.0.1:{self.ports['PUSHGATEWAY_PORT']}"
 
     @property
-    def traces_file(self) -> Path:
-        return self.run_dir / "collector" / "traces.json"
+    def jaeger(self) -> str:
+        """Jaeger's query API (/api/traces/{id}, /api/services)."""
+        return f"http://127.0.0.1:{self.ports['JAEGER_QUERY_PORT']}"
 
     @property
-    def collector_pidfile(self) -> Path:
-        return self.run_dir / "collector" / "otelcol.pid"
+    def victorialogs(self) -> str:
+        return f"http://127.0.0.1:{self.ports['VICTORIALOGS_PORT']}"
+
+    @property
+    def traces_file(self) -> Path:
+        """Where the Collector writes every span if TRACES_FILE is set (opt-in, see collector.sh)."""
+        return self.run_dir / "collector" / "traces.json"
 
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> Stack:
+        # The stores first, so the Collector's first exports find them (it would queue and retry).
+        # Each may build its binary (minutes, once).
+        self.script("jaeger.sh", "start", SETUP_TIMEOUT)
+        self.script("victorialogs.sh", "start", SETUP_TIMEOUT)
         self.script("collector.sh", "start", SETUP_TIMEOUT)
         if self.alertmanager:
             self.script("alertmanager.sh", "start")
@@ -108,7 +131,8 @@ class Stack:
 
     def stop(self) -> None:
         # Logs stay in run_dir (pytest keeps the last few basetemps) for post-mortems.
-        for name in ("prometheus.sh", "pushgateway.sh", "alertmanager.sh", "collector.sh"):
+        for name in ("prometheus.sh", "pushgateway.sh", "alertmanager.sh", "collector.sh", "jaeger.sh",
+                     "victorialogs.sh"):
             try:
                 self.script(name, "stop")
             except (RuntimeError, subprocess.TimeoutExpired) as exc:  # stop the others regardless
@@ -117,9 +141,10 @@ class Stack:
     def script(self, name: str, action: str, timeout: float = 120) -> str:
         return run_script(name, action, self.env, timeout)
 
-    def kill_collector(self) -> None:
-        """SIGKILL, as a crash or an OOM kill would: no draining, no goodbye."""
-        pid = int(self.collector_pidfile.read_text())
+    def kill(self, name: str = "collector") -> None:
+        """SIGKILL the collector, jaeger or victorialogs, as a crash or an OOM kill would: no draining,
+        no goodbye. `script(f"{name}.sh", "start")` brings it back."""
+        pid = int((self.run_dir / PIDFILES[name]).read_text())
         os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
@@ -263,9 +288,28 @@ def metric_names(promql: str) -> set[str]:
     return {m for m in _IDENT.findall(text) if m not in _KEYWORDS}
 
 
-# --- the Collector's file exporter -----------------------------------------------------------------
+# --- Jaeger's query API, VictoriaLogs' LogsQL, the Collector's opt-in file exporter ------------------
+def jaeger_spans(jaeger: str, trace_id: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(resource attributes, span) for every span Jaeger has of the trace; [] while it has none.
+    Read from /api/v3/traces/{id}: OTLP JSON (hex ids, numeric kinds), the file exporter's shape."""
+    resp = httpx.get(f"{jaeger}/api/v3/traces/{trace_id}", timeout=10)
+    if resp.status_code == 404:
+        return []
+    resp.raise_for_status()
+    return list(otlp_spans(resp.json()["result"]))
+
+
+def logsql(victorialogs: str, query: str, limit: int = 1000) -> list[dict[str, str]]:
+    """LogsQL query (/select/logsql/query): the matching records, one JSON object each (every field,
+    values as strings)."""
+    resp = httpx.get(f"{victorialogs}/select/logsql/query", params={"query": query, "limit": limit}, timeout=10)
+    resp.raise_for_status()
+    return [json.loads(line) for line in resp.text.splitlines() if line.strip()]
+
+
 def spans_in_file(traces_file: Path) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-    """(resource attributes, span) for every span in the file exporter's OTLP JSON lines."""
+    """(resource attributes, span) for every span in the file exporter's OTLP JSON lines (written
+    only when TRACES_FILE is set, see scripts/collector.sh)."""
     if not traces_file.exists():
         return
     for line in traces_file.read_text().splitlines():
@@ -275,11 +319,16 @@ def spans_in_file(traces_file: Path) -> Iterator[tuple[dict[str, Any], dict[str,
             payload = json.loads(line)
         except ValueError:  # a line still being written
             continue
-        for rs in payload.get("resourceSpans", []):
-            resource = otlp_attributes(rs.get("resource", {}).get("attributes", []))
-            for ss in rs.get("scopeSpans", []):
-                for span in ss.get("spans", []):
-                    yield resource, span
+        yield from otlp_spans(payload)
+
+
+def otlp_spans(payload: dict[str, Any]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """(resource attributes, span) for every span of an OTLP JSON ``{"resourceSpans": [...]}``."""
+    for rs in payload.get("resourceSpans", []):
+        resource = otlp_attributes(rs.get("resource", {}).get("attributes", []))
+        for ss in rs.get("scopeSpans", []):
+            for span in ss.get("spans", []):
+                yield resource, span
 
 
 def otlp_attributes(attrs: list[dict[str, Any]]) -> dict[str, Any]:

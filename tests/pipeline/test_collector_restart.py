@@ -34,7 +34,7 @@ def test_collector_killed_mid_traffic_fails_no_request_and_data_flows_after_rest
         body = lambda i: {"text": texts[i % len(texts)], "operation": "summarize"}  # noqa: E731
         with TrafficLoop(service.url, body, interval=0.1) as loop:
             before = poll(counted, f"{promql} before the kill")
-            stack.kill_collector()
+            stack.kill()
             killed_at = len(loop.statuses)
             # Several export intervals (2 s) with the Collector gone: traces and metrics exports fail.
             poll(lambda: len(loop.statuses) >= killed_at + 30, "requests while the Collector is down")

@@ -1,4 +1,5 @@
-"""Smoke tests of the telemetry pipeline: OpenTelemetry SDK -> real Collector -> real Prometheus.
+"""Smoke tests of the telemetry pipeline: OpenTelemetry SDK -> real Collector -> real Prometheus (and
+Jaeger).
 
 They assert the exact Prometheus names that dashboards and alert rules will query.
 """
@@ -6,7 +7,6 @@ They assert the exact Prometheus names that dashboards and alert rules will quer
 from __future__ import annotations
 
 import functools
-import json
 import time
 import uuid
 from typing import Any
@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind
 
-from .stack import SETUP_TIMEOUT, Stack, poll, prom_query
+from .stack import SETUP_TIMEOUT, Stack, jaeger_spans, poll, prom_query
 
 # The session fixture may build the Collector inside the first test's setup: allow for it.
 pytestmark = [pytest.mark.pipeline, pytest.mark.timeout(SETUP_TIMEOUT + 300)]
@@ -78,21 +78,7 @@ def _by_le(buckets: list[dict[str, Any]]) -> dict[float, float]:
     return {float(b["metric"]["le"]): float(b["value"][1]) for b in buckets}
 
 
-def _trace_ids_in_file(stack: Stack) -> set[str]:
-    """Trace ids (hex) of all spans in the file exporter's OTLP JSON lines."""
-    if not stack.traces_file.exists():
-        return set()
-    ids: set[str] = set()
-    for line in stack.traces_file.read_text().splitlines():
-        if not line.strip():
-            continue
-        for rs in json.loads(line).get("resourceSpans", []):
-            for ss in rs.get("scopeSpans", []):
-                ids.update(span["traceId"] for span in ss.get("spans", []))
-    return ids
-
-
-def test_span_lands_in_file_and_becomes_span_metrics(stack: Stack) -> None:
+def test_span_lands_in_jaeger_and_becomes_span_metrics(stack: Stack) -> None:
     run_id = uuid.uuid4().hex
     started = time.time()
     provider = TracerProvider(resource=_resource("pipeline-smoke-traces", run_id))
@@ -108,7 +94,8 @@ def test_span_lands_in_file_and_becomes_span_metrics(stack: Stack) -> None:
         time.sleep(0.03)
     provider.shutdown()
 
-    poll(lambda: trace_id in _trace_ids_in_file(stack), f"trace {trace_id} in {stack.traces_file}")
+    spans = poll(lambda: jaeger_spans(stack.jaeger, trace_id), f"trace {trace_id} in Jaeger")
+    assert [(r["service.name"], s["name"]) for r, s in spans] == [("pipeline-smoke-traces", "GET /smoke")]
 
     # span_metrics connector (v0.165): traces.span.metrics.calls / .duration (unit s).
     sel = '{service_name="pipeline-smoke-traces", span_name="GET /smoke", span_kind="SPAN_KIND_SERVER"}'
@@ -175,7 +162,7 @@ def test_collector_own_metrics_reach_prometheus(stack: Stack) -> None:
 
     for promql in (
         'otelcol_receiver_accepted_spans_total{receiver="otlp"} > 0',
-        'otelcol_exporter_sent_spans_total{exporter="file/traces"} > 0',
+        'otelcol_exporter_sent_spans_total{exporter="otlp_grpc/jaeger"} > 0',
         "otelcol_process_memory_rss_bytes > 0",
     ):
         poll(functools.partial(prom_query, stack.prometheus, promql), promql)

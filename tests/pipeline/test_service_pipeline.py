@@ -31,12 +31,12 @@ from .stack import (
     REPO_ROOT,
     SETUP_TIMEOUT,
     Stack,
+    jaeger_spans,
     metric_names,
     otlp_attributes,
     poll,
     prom_api,
     service_env,
-    spans_in_file,
     traceparent,
 )
 
@@ -203,17 +203,17 @@ def test_cache_hits_and_misses_and_4xx_are_visible(stack: Stack, traffic: Traffi
 
 
 # --- b. traces, span metrics, exemplars --------------------------------------------------------------
-def test_request_trace_reaches_the_collector_whole(stack: Stack, traffic: Traffic) -> None:
+def test_request_trace_reaches_jaeger_whole(stack: Stack, traffic: Traffic) -> None:
     trace_id = traffic.trace_ids["summarize miss"]
 
     def spans() -> list[tuple[dict[str, Any], dict[str, Any]]]:
-        found = [(r, s) for r, s in spans_in_file(stack.traces_file) if s["traceId"] == trace_id]
+        found = jaeger_spans(stack.jaeger, trace_id)
         kinds = [otlp_attributes(s.get("attributes", [])) for _r, s in found]
         ok = (any("http.route" in a for a in kinds) and any(a.get("db.system.name") == "redis" for a in kinds)
               and any("gen_ai.operation.name" in a for a in kinds))
         return found if ok else []
 
-    found = poll(spans, f"server, Redis and GenAI spans of trace {trace_id} in {stack.traces_file}")
+    found = poll(spans, f"server, Redis and GenAI spans of trace {trace_id} in Jaeger")
     assert {r["service.name"] for r, _s in found} == {traffic.name}
     by_attrs = [(s, otlp_attributes(s.get("attributes", []))) for _r, s in found]
 
@@ -268,6 +268,9 @@ def test_span_metrics_and_exemplars_lead_to_real_requests(stack: Stack, traffic:
                      interval=0.5)
         poll(lambda: caught(spanmetrics), f"an exemplar on {spanmetrics} with the trace id of a request we sent",
              interval=0.5)
+    # ... and the exemplar's trace id opens the request's trace in Jaeger.
+    exemplar = sorted(found)[0]
+    poll(lambda: jaeger_spans(stack.jaeger, exemplar), f"the exemplar's trace {exemplar} in Jaeger")
     FIGURES["exemplars"] = ("the SDK histogram http_server_request_duration_seconds_bucket carries the request's "
                             f"trace id (e.g. {sorted(found)[0]}); traces_span_metrics_duration_seconds_bucket too")
 
