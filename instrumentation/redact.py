@@ -31,7 +31,9 @@ _SECRET_PARTS = frozenset({"sig", "pwd", "pass", "code", "dsn"})  # whole name p
 # The only headers whose values are shown.
 _PLAIN_HEADERS = frozenset({"accept", "accept-encoding", "content-encoding", "content-length", "content-type",
                             "user-agent", "x-webhook-event", "x-webhook-attempt", "x-webhook-delivery"})
-_URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>()\[\]{},]+")
+# A URL in prose ends before trailing punctuation ("at http://host:9090: refused"): the colon is
+# the sentence's, and kept in the URL it would hide the port.
+_URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>()\[\]{},]+?(?=[:.;!?]*(?:[\s'\"<>()\[\]{},]|$))")
 _AUTH_IN_TEXT = re.compile(r"\b(Bearer|Basic)\s+[^\s'\",]+", re.IGNORECASE)
 
 

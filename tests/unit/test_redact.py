@@ -74,3 +74,11 @@ def test_free_text_loses_every_url_credential_in_it() -> None:
         assert secret not in shown, shown
     assert "http://****@gw:9091/metrics/job/x?token=****" in shown and "redis://****@r:6379/0" in shown
     assert redact_text("All connection attempts failed") == "All connection attempts failed"
+
+
+def test_a_url_in_a_sentence_keeps_its_port_before_the_punctuation() -> None:
+    """The sentence's colon or full stop is not part of the URL: kept in, it hid the port."""
+    assert redact_text("Prometheus at http://prom.internal:9090: refused") == \
+        "Prometheus at http://prom.internal:9090: refused"
+    assert redact_text("posting to http://u:pw@hook.example:8443/x?token=t.") == \
+        "posting to http://****@hook.example:8443/x?token=****."
