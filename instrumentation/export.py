@@ -7,7 +7,6 @@ These wrappers keep the last outcome (for the health endpoints) and log only on 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -91,14 +90,6 @@ class ExportStatus:
         return {"signal": self.signal, "endpoint": self.endpoint, "healthy": self.healthy,
                 "last_success": self.last_success, "last_failure": self.last_failure,
                 "last_error": self.last_error, "failures": self.failures, "exported": self.exported}
-
-
-def small_batches(prefix: str) -> tuple[int | None, int | None]:
-    """Batch size 64 and delay 500 ms unless ``{prefix}_MAX_EXPORT_BATCH_SIZE`` / ``{prefix}_SCHEDULE_DELAY`` say
-    otherwise (None: the SDK reads them). Encoding holds the GIL: small batches, short stalls (providers.py)."""
-    batch = None if f"{prefix}_MAX_EXPORT_BATCH_SIZE" in os.environ else 64
-    delay = None if f"{prefix}_SCHEDULE_DELAY" in os.environ else 500
-    return batch, delay
 
 
 def _guarded(status: ExportStatus, items: int, export: Callable[[], _Result], success: _Result,

@@ -10,8 +10,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
+
+from app.main import create_app
+from tests.integration.conftest import LOCAL, make_settings
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 PARENT_ID = "b7ad6b7169203331"
@@ -64,15 +68,16 @@ def collector() -> Iterator[FakeCollector]:
 
 
 def test_the_access_record_of_a_request_reaches_the_collector_with_its_trace_id(
-        collector: FakeCollector, client_for: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        collector: FakeCollector, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OTEL_LOGS_EXPORTER", raising=False)
-    client = client_for(redis_enabled=False, log_level="INFO", otel_exporter_otlp_endpoint=collector.url,
-                        otel_service_name="logs-test")
-    response = client.post(PROCESS, json={"text": "The launch went well.", "operation": "sentiment"},
-                           headers={"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"})
-    assert response.status_code == 200
-    telemetry = client.app.state.services.telemetry
-    assert telemetry.logs is not None and telemetry.logs.provider.force_flush(5_000)
+    settings = make_settings(redis_enabled=False, log_level="INFO", otel_exporter_otlp_endpoint=collector.url,
+                             otel_service_name="logs-test")
+    with TestClient(create_app(settings), client=(LOCAL, 50000)) as client:
+        response = client.post(PROCESS, json={"text": "The launch went well.", "operation": "sentiment"},
+                               headers={"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"})
+        assert response.status_code == 200
+        assert collector.records() == []  # batched: nothing is sent on the request's time
+    # the lifespan's shutdown flushed the LoggerProvider
     access = [(resource, record) for resource, scope, record in collector.records() if scope == "http.access"]
     assert len(access) == 1, collector.paths
     resource, record = access[0]
@@ -84,6 +89,15 @@ def test_the_access_record_of_a_request_reaches_the_collector_with_its_trace_id(
     assert attributes["http.response.status_code"].int_value == 200
     assert attributes["http.server.request.duration"].double_value > 0
     assert "launch" not in str(record)  # the request's text stays out
+    assert any(scope == "app" and "started" in r.body.string_value for _, scope, r in collector.records())
+
+
+def test_the_log_exporter_reports_its_health(collector: FakeCollector, client_for: Any) -> None:
+    client = client_for(redis_enabled=False, log_level="INFO", otel_exporter_otlp_endpoint=collector.url)
+    client.get("/health")
+    telemetry = client.app.state.services.telemetry
+    assert telemetry.logs is not None and telemetry.logs.provider.force_flush(5_000)
     health = client.get("/internal/monitoring/health").json()
     logs = [e for e in health["components"]["telemetry"]["exporters"] if e["signal"] == "logs"]
     assert logs and logs[0]["healthy"] is True and logs[0]["exported"] >= 1
+    assert logs[0]["endpoint"] == f"{collector.url}/v1/logs"

@@ -77,6 +77,7 @@ def test_a_record_logged_inside_a_request_carries_its_trace_span_severity_and_re
     assert record.resource is harness.telemetry.resource  # the one Resource of every provider
     assert record.resource.attributes["service.name"] == "test-service"
     assert not any(key.startswith("otel") for key in log.attributes or {})  # the stdout format's fields stay there
+    assert dict(log.attributes or {})["code.function.name"] == "item"
 
 
 @pytest.mark.parametrize("mode", ["lean", "stock", "off"])
@@ -100,6 +101,7 @@ def test_each_request_yields_one_access_record_inside_its_trace(mode: HttpMode, 
             == {"http.request.method": "GET", "http.route": "/items/{item_id}", "url.path": "/items/0",
                 "http.response.status_code": 200}
         assert isinstance(first["http.server.request.duration"], float)
+        assert "code.file.path" not in first  # always the same line of access.py
         assert access[0].log_record.body == 'testclient:50000 - "GET /items/0 HTTP/1.1" 200 ' + \
             f"{first['http.server.request.duration'] * 1000:.1f}ms"
         assert dict(access[3].log_record.attributes or {})["http.response.status_code"] == 404
@@ -113,6 +115,17 @@ def test_the_opentelemetry_loggers_stay_out_of_the_pipeline(harness: Harness) ->
     logging.getLogger("opentelemetry").warning("root of the SDK's loggers")
     logging.getLogger("opentelemetry_lookalike").warning("not one of them")
     assert [r.log_record.body for r in harness.logs.get_finished_logs()] == ["not one of them"]
+
+
+def test_a_full_queue_is_warned_about_once(caplog: pytest.LogCaptureFixture) -> None:
+    # The SDK's own filter lets the same warning through again after 20 s or after any other line.
+    sdk = logging.getLogger("opentelemetry.sdk._shared_internal")
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            sdk.warning("Queue full, dropping %s.", "TestSignal")
+            sdk.warning("Exception while exporting %s.", "TestSignal")
+    assert [r.getMessage() for r in caplog.records] == ["Queue full, dropping TestSignal."] + \
+        ["Exception while exporting TestSignal."] * 3
 
 
 def test_records_with_other_attributes_take_the_sdk_path(harness: Harness) -> None:
