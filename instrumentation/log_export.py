@@ -25,7 +25,15 @@ from dataclasses import dataclass
 
 from opentelemetry._logs import Logger as APILogger
 from opentelemetry._logs import NoOpLogger
-from opentelemetry.sdk._logs import Logger, LoggerProvider, LoggingHandler, LogRecordLimits, ReadWriteLogRecord
+from opentelemetry.context import Context
+from opentelemetry.sdk._logs import (
+    Logger,
+    LoggerProvider,
+    LoggingHandler,
+    LogRecordLimits,
+    ReadableLogRecord,
+    ReadWriteLogRecord,
+)
 from opentelemetry.sdk._logs.export import (
     BatchLogRecordProcessor,
     ConsoleLogRecordExporter,
@@ -45,8 +53,9 @@ EXPORTERS = ("otlp", "console", "none")
 # What instrumentation.logs.TraceContextFilter (and the contrib LoggingInstrumentor) put on a record for
 # the stdout format: the exported record carries the ids as its trace context already.
 _FORMAT_FIELDS = frozenset({"otelTraceID", "otelSpanID", "otelServiceName", "otelTraceSampled"})
-# Where the access record is written is always the same line of instrumentation/access.py: not sent.
-_CODE_LOCATION = frozenset({"code.file.path", "code.function.name", "code.line.number"})
+# Of the access record only its extras are sent: where it is written is always the same line of access.py.
+_NOT_ACCESS_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"} | _FORMAT_FIELDS
+_NO_CONTEXT = Context()
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _log = logging.getLogger(__name__)
 
@@ -72,19 +81,35 @@ def _not_opentelemetry(record: logging.LogRecord) -> bool:
 
 
 class _Checked(ReadWriteLogRecord):
-    """A record whose attributes ``OTLPLoggingHandler`` checked: the SDK's cleaning pass is skipped."""
+    """A record whose attributes ``OTLPLoggingHandler`` checked and whose context it dropped (the ids are
+    kept): the SDK's cleaning pass is skipped, and ``_BatchProcessor`` queues it without a copy."""
 
     def __post_init__(self) -> None:
         pass
+
+
+class _BatchProcessor(BatchLogRecordProcessor):
+    """The SDK's batch processor (queue, batches, ``OTEL_BLRP_*``); a checked record is queued as it is.
+
+    The SDK copies each record to drop its reference to the request's context: the handler has dropped
+    it already.
+    """
+
+    def on_emit(self, log_record: ReadWriteLogRecord) -> None:
+        if type(log_record) is _Checked and log_record.resource is not None:
+            self._batch_processor.emit(ReadableLogRecord(log_record.log_record, log_record.resource,
+                                                         log_record.instrumentation_scope, log_record.limits))
+        else:
+            super().on_emit(log_record)
 
 
 class OTLPLoggingHandler(LoggingHandler):
     """The SDK's handler without the ``opentelemetry`` loggers and the stdout format's id fields, cheaper.
 
     The SDK cleans every attribute of every record into a ``BoundedAttributes`` (about 12 µs for the
-    access record, half the handler's cost): a record whose attributes are all plain scalars within the
-    limits (``OTEL_LOGRECORD_ATTRIBUTE_*``), as the access record's always are, skips it; any other record
-    takes the SDK's path. Loggers are kept per name (the provider takes a lock per lookup).
+    access record, more than the rest of the handler): a record whose attributes are all plain scalars
+    within the limits (``OTEL_LOGRECORD_ATTRIBUTE_*``), as the access record's always are, skips it; any
+    other record takes the SDK's path. Loggers are kept per name (the provider takes a lock per lookup).
     """
 
     def __init__(self, logger_provider: LoggerProvider, level: int = logging.NOTSET) -> None:
@@ -98,11 +123,10 @@ class OTLPLoggingHandler(LoggingHandler):
 
     @staticmethod
     def _get_attributes(record: logging.LogRecord) -> Attributes:
+        if record.name == ACCESS_LOGGER:  # its extras only, in one pass: no code location, no exception
+            return {k: v for k, v in vars(record).items() if k not in _NOT_ACCESS_ATTRIBUTES}
         attributes = LoggingHandler._get_attributes(record)
-        if not attributes:
-            return attributes
-        dropped = _FORMAT_FIELDS | _CODE_LOCATION if record.name == ACCESS_LOGGER else _FORMAT_FIELDS
-        return {k: v for k, v in attributes.items() if k not in dropped}
+        return {k: v for k, v in attributes.items() if k not in _FORMAT_FIELDS} if attributes else attributes
 
     def emit(self, record: logging.LogRecord) -> None:
         logger = self._loggers.get(record.name)
@@ -112,6 +136,7 @@ class OTLPLoggingHandler(LoggingHandler):
             return
         translated = self._translate(record)
         if isinstance(logger, Logger) and self._plain(translated.attributes):
+            translated.context = _NO_CONTEXT  # the ids are on the record: the request's context is not kept
             checked = _Checked(translated, logger.resource, logger.instrumentation_scope, self._limits)
             logger.emit(checked)  # type: ignore[arg-type]  # the SDK's Logger takes its own records as they are
         else:
@@ -181,9 +206,9 @@ def build_log_pipeline(resource: Resource, otlp_endpoint: str | None, otlp_proto
         status = ExportStatus("logs", shown)
         # The SDK's batches (OTEL_BLRP_*: 512 records, 1 s), not the spans' 64: encoded at ~7 µs a record
         # (otlp_logs) a batch holds the GIL ~4 ms, and one HTTP post costs about what 100 records take to encode.
-        provider.add_log_record_processor(BatchLogRecordProcessor(GuardedLogExporter(exporter, status)))
+        provider.add_log_record_processor(_BatchProcessor(GuardedLogExporter(exporter, status)))
     if "console" in names:
-        provider.add_log_record_processor(BatchLogRecordProcessor(ConsoleLogRecordExporter()))
+        provider.add_log_record_processor(_BatchProcessor(ConsoleLogRecordExporter()))
     for extra in extra_exporters:  # tests: InMemoryLogRecordExporter
         provider.add_log_record_processor(SimpleLogRecordProcessor(extra))
     return LogPipeline(provider, OTLPLoggingHandler(provider), status)
