@@ -1,6 +1,6 @@
 """Resource, TracerProvider, MeterProvider and LoggerProvider: one of each, built explicitly, never set globally.
 
-The one Resource is shared by all three. The LoggerProvider (``instrumentation.log_export``, when
+The one Resource is shared by the three providers. The LoggerProvider (``instrumentation.log_export``, when
 ``OTEL_LOGS_EXPORTER`` chooses an exporter) is fed by a handler on the root logger: attached when built,
 removed by ``shutdown``.
 
