@@ -18,13 +18,14 @@ def main() -> None:
         print("invalid configuration, the service did not start:\n" + "\n".join(lines), file=sys.stderr)
         raise SystemExit(2) from None
     host, port, level = settings.host, settings.port, settings.log_level.lower()
+    # The access line is the app's own (instrumentation/access.py): inside the request's span, with its ids.
     if settings.workers > 1:  # each worker process builds its app, re-reading the settings from the environment
         uvicorn.run("app.main:create_app", factory=True, workers=settings.workers, host=host, port=port,
-                    log_level=level)
+                    log_level=level, access_log=False)
         return
     from app.main import create_app
 
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=level)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=level, access_log=False)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ its cost (DESIGN.md, "The telemetry budget per request"):
   propagator set globally) and made current for the handler, so Redis, HTTPX and GenAI spans are its
   children and log records carry its trace id;
 - one ``http.server.request.duration`` record (s, semconv buckets), made inside the span's context so
-  a sampled request leaves its trace id on the histogram point as an exemplar.
+  a sampled request leaves its trace id on the histogram point as an exemplar;
+- one access log record (``instrumentation.access``), written while the span is current.
 
 The route is the template of the route Starlette matched (``scope["route"]``, set during routing),
 never the raw path. Attribute sets are built once per request shape and reused: the span's per (method,
@@ -38,6 +39,7 @@ from opentelemetry.util.http import ExcludeList, parse_excluded_urls
 from opentelemetry.util.types import AttributeValue
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from instrumentation.access import log_access
 from instrumentation.bound import BoundHistogram, bind_histogram
 from instrumentation.instruments import HTTP_SERVER_DURATION
 
@@ -195,6 +197,7 @@ class LeanHTTPMiddleware:
         error_type = type(error).__qualname__ if error is not None else (str(status) if status >= 500 else None)
         raw_method = scope["method"]
         method = raw_method if raw_method in KNOWN_METHODS else "_OTHER"
+        log_access(scope, route, status, elapsed)  # while the span is current: the record carries its ids
         if span is not None:
             if span.is_recording():
                 named = "HTTP" if method == "_OTHER" else method  # semconv: "{method} {route}"

@@ -26,6 +26,7 @@ from opentelemetry.trace import Span
 from starlette.types import ASGIApp
 
 from instrumentation._semconv import ensure_stable_semconv
+from instrumentation.access import AccessLogMiddleware
 from instrumentation.asgi import LeanHTTPMiddleware
 from instrumentation.providers import Telemetry
 from instrumentation.redact import redact_url
@@ -36,6 +37,8 @@ HttpMode = Literal["lean", "stock", "off"]
 
 
 def instrument_fastapi(app: FastAPI, telemetry: Telemetry, mode: HttpMode = "lean") -> None:
+    if mode != "lean":  # the lean middleware writes the access record itself
+        app.add_middleware(AccessLogMiddleware)
     if mode == "off":
         return
     if mode == "stock":

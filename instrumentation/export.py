@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from opentelemetry.sdk._logs import ReadableLogRecord
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -20,10 +22,36 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from instrumentation.redact import redact_text, redact_url
 
 _log = logging.getLogger("instrumentation.export")
+_Result = TypeVar("_Result")
 
 # The OTLP exporters' own per-batch error lines: our wrappers report the state instead.
 for _name in ("opentelemetry.exporter.otlp.proto.http", "opentelemetry.exporter.otlp.proto.grpc"):
     logging.getLogger(_name).setLevel(logging.CRITICAL)
+
+
+class _OncePerMessage(logging.Filter):
+    """The batch processors' "Queue full, dropping ..." once per signal and process, not every 20 s.
+
+    With the Collector down the queues stay full and the SDK would warn again every 20 s (its own
+    ``DuplicateFilter``); the exporter's status already reports the outage once.
+    """
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self._prefix = prefix
+        self._seen: set[tuple[object, ...]] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not (isinstance(record.msg, str) and record.msg.startswith(self._prefix)):
+            return True
+        key = (record.msg, *(record.args if isinstance(record.args, tuple) else ()))
+        if key in self._seen:
+            return False
+        self._seen.add(key)
+        return True
+
+
+logging.getLogger("opentelemetry.sdk._shared_internal").addFilter(_OncePerMessage("Queue full"))
 
 
 @dataclass
@@ -67,19 +95,26 @@ class ExportStatus:
                 "last_error": self.last_error, "failures": self.failures, "exported": self.exported}
 
 
+def _guarded(status: ExportStatus, items: int, export: Callable[[], _Result], success: _Result,
+             failure: _Result) -> _Result:
+    """``export()``, its outcome reported to ``status``; an exception is a failure, never raised."""
+    try:
+        result = export()
+    except Exception as exc:
+        status.outcome(False, 0, repr(exc))
+        return failure
+    status.outcome(result is success, items)
+    return result
+
+
 class GuardedSpanExporter(SpanExporter):
     def __init__(self, inner: SpanExporter, status: ExportStatus) -> None:
         self._inner = inner
         self.status = status
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        try:
-            result = self._inner.export(spans)
-        except Exception as exc:
-            self.status.outcome(False, 0, repr(exc))
-            return SpanExportResult.FAILURE
-        self.status.outcome(result is SpanExportResult.SUCCESS, len(spans))
-        return result
+        return _guarded(self.status, len(spans), lambda: self._inner.export(spans), SpanExportResult.SUCCESS,
+                        SpanExportResult.FAILURE)
 
     def shutdown(self) -> None:
         self._inner.shutdown()
@@ -97,16 +132,28 @@ class GuardedMetricExporter(MetricExporter):
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000,
                **kwargs: Any) -> MetricExportResult:
-        try:
-            result = self._inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
-        except Exception as exc:
-            self.status.outcome(False, 0, repr(exc))
-            return MetricExportResult.FAILURE
-        self.status.outcome(result is MetricExportResult.SUCCESS, len(metrics_data.resource_metrics))
-        return result
+        return _guarded(self.status, len(metrics_data.resource_metrics),
+                        lambda: self._inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs),
+                        MetricExportResult.SUCCESS, MetricExportResult.FAILURE)
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         return self._inner.force_flush(timeout_millis)
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
         self._inner.shutdown(timeout_millis=timeout_millis, **kwargs)
+
+
+class GuardedLogExporter(LogRecordExporter):
+    def __init__(self, inner: LogRecordExporter, status: ExportStatus) -> None:
+        self._inner = inner
+        self.status = status
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        return _guarded(self.status, len(batch), lambda: self._inner.export(batch), LogRecordExportResult.SUCCESS,
+                        LogRecordExportResult.FAILURE)
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()  # type: ignore[no-untyped-call]
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self._inner.force_flush(timeout_millis)

@@ -212,14 +212,18 @@ def _flags(parent: Any) -> int:
     return _FLAGS_HAS_IS_REMOTE | (_FLAGS_IS_REMOTE if parent is not None and parent.is_remote else 0)
 
 
-def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
-    """A serialized ``ExportTraceServiceRequest``: spans grouped by resource, then by scope, in order."""
-    # Grouped by identity: every span of a provider shares its Resource and its tracer's scope objects.
+def encode_grouped(items: Sequence[Any], encode: Callable[[Any], bytes]) -> bytes:
+    """An export request: ``encode(item)`` of each item (span, log record), grouped by resource, then scope.
+
+    ``Resource{Spans,Logs}`` and ``Scope{Spans,Logs}`` share their field numbers: resource or scope 1,
+    the next level 2, schema URL 3. Grouped by identity: every item of a provider shares its Resource and
+    its tracer's (logger's) scope objects.
+    """
     grouped: dict[int, tuple[Any, dict[int, tuple[Any, list[bytes]]]]] = {}
-    for span in spans:
-        resource, scope = span.resource, span.instrumentation_scope or None
+    for item in items:
+        resource, scope = item.resource, item.instrumentation_scope or None
         scopes = grouped.setdefault(id(resource), (resource, {}))[1]
-        scopes.setdefault(id(scope), (scope, []))[1].append(_field(2, _span(span)))
+        scopes.setdefault(id(scope), (scope, []))[1].append(_field(2, encode(item)))
     out = []
     for resource, scopes in grouped.values():
         body = [_field(1, _resource(resource))]
@@ -234,32 +238,46 @@ def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
     return b"".join(out)
 
 
+def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
+    """A serialized ``ExportTraceServiceRequest``: spans grouped by resource, then by scope, in order."""
+    return encode_grouped(spans, _span)
+
+
 class _Encoded:
-    """What the OTLP/HTTP exporter expects of ``encode_spans(spans)``: a message it serializes."""
+    """What an OTLP/HTTP exporter expects of its ``encode_*(batch)``: a message it serializes."""
 
-    __slots__ = ("_spans",)
+    __slots__ = ("_batch", "_fast", "_official")
 
-    def __init__(self, spans: Sequence[ReadableSpan]) -> None:
-        self._spans = spans
+    def __init__(self, batch: Sequence[Any], fast: Callable[[Sequence[Any]], bytes],
+                 official: Callable[[Sequence[Any]], Any]) -> None:
+        self._batch, self._fast, self._official = batch, fast, official
 
-    def SerializePartialToString(self) -> bytes:  # the protobuf method the exporter calls
+    def SerializeToString(self) -> bytes:  # the protobuf methods the exporters call
         try:
-            return encode_spans(self._spans)
+            return self._fast(self._batch)
         except Exception:
-            _log.warning("fast span encoding failed; using the official encoder for this batch", exc_info=True)
-            return bytes(_official(self._spans).SerializePartialToString())
+            _log.warning("fast OTLP encoding failed; using the official encoder for this batch", exc_info=True)
+            return bytes(self._official(self._batch).SerializeToString())
+
+    SerializePartialToString = SerializeToString
 
 
-_official: Callable[[Sequence[ReadableSpan]], Any] = lambda spans: None  # noqa: E731 - set by install()
+def install_encoder(module: Any, name: str, fast: Callable[[Sequence[Any]], bytes]) -> None:
+    """Make ``module.name`` (an exporter module's ``encode_*``) encode with ``fast``, the official one kept as
+    the fallback for a batch ``fast`` fails on. Once: installing again changes nothing."""
+    official = getattr(module, name)
+    if getattr(official, "_fast", None) is not None:
+        return
+
+    def encode(batch: Sequence[Any]) -> _Encoded:
+        return _Encoded(batch, fast, official)
+
+    encode._fast = fast  # type: ignore[attr-defined]
+    setattr(module, name, encode)
 
 
 def install() -> None:
     """Make the OTLP/HTTP span exporter encode with ``encode_spans`` (its module calls ``encode_spans``)."""
-    global _official
     from opentelemetry.exporter.otlp.proto.http import trace_exporter
 
-    current = trace_exporter.encode_spans  # type: ignore[attr-defined]
-    if current is _Encoded:
-        return
-    _official = current
-    trace_exporter.encode_spans = _Encoded  # type: ignore[attr-defined,assignment]
+    install_encoder(trace_exporter, "encode_spans", encode_spans)

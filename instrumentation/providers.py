@@ -1,4 +1,8 @@
-"""Resource, TracerProvider and MeterProvider: one of each, built explicitly, never set globally.
+"""Resource, TracerProvider, MeterProvider and LoggerProvider: one of each, built explicitly, never set globally.
+
+The one Resource is shared by the three providers. The LoggerProvider (``instrumentation.log_export``, when
+``OTEL_LOGS_EXPORTER`` chooses an exporter) is fed by a handler on the root logger: attached when built,
+removed by ``shutdown``.
 
 The in-process reader's snapshots feed the runbook endpoints; with OTLP export on, the same collections
 go to the Collector (``ExportingInProcessReader``), so ``curl | jq`` and Grafana read the same
@@ -17,6 +21,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
@@ -33,6 +38,7 @@ from instrumentation import otlp_spans
 from instrumentation.exemplars import ExemplarMemory
 from instrumentation.export import ExportStatus, GuardedMetricExporter, GuardedSpanExporter
 from instrumentation.instruments import Instruments
+from instrumentation.log_export import LogPipeline, build_log_pipeline
 from instrumentation.reader import InProcessReader, SnapshotHistory
 
 SCOPE = "llm-text-service"
@@ -50,6 +56,7 @@ class TelemetryConfig:
     history_retention_s: float = 168 * 3600.0
     extra_span_exporters: tuple[SpanExporter, ...] = ()  # tests: InMemorySpanExporter
     extra_metric_readers: tuple[MetricReader, ...] = ()
+    extra_log_exporters: tuple[LogRecordExporter, ...] = ()  # tests: InMemoryLogRecordExporter
 
 
 @dataclass
@@ -62,6 +69,7 @@ class Telemetry:
     instruments: Instruments
     export_status: list[ExportStatus] = field(default_factory=list)
     metric_readers: int = 1  # aggregations per record: the in-process reader, plus any of its own
+    logs: LogPipeline | None = None  # None: no log exporter chosen (OTEL_LOGS_EXPORTER)
 
     def start(self) -> None:
         """The history thread; and the start-up heap frozen, once per process (see ``freeze_startup_heap``)."""
@@ -72,6 +80,8 @@ class Telemetry:
         self.history.stop()
         self.tracer_provider.shutdown()
         self.meter_provider.shutdown(timeout_millis=5_000)
+        if self.logs is not None:  # last: what the others logged while stopping is exported too
+            self.logs.shutdown()
 
 
 _frozen = threading.Event()
@@ -264,5 +274,10 @@ def build_telemetry(config: TelemetryConfig) -> Telemetry:
     meter_provider = MeterProvider(resource=resource, metric_readers=[reader, *extra_readers])
     instruments = Instruments(meter_provider.get_meter(SCOPE))
     history = SnapshotHistory(reader, config.history_interval_s, config.history_retention_s)
+    logs = build_log_pipeline(resource, config.otlp_endpoint, config.otlp_protocol, config.extra_log_exporters)
+    if logs is not None:
+        if logs.status is not None:
+            statuses.append(logs.status)
+        logs.attach()
     return Telemetry(resource, tracer_provider, meter_provider, reader, history, instruments, statuses,
-                     1 + len(extra_readers))
+                     1 + len(extra_readers), logs)

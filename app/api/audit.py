@@ -15,9 +15,10 @@ import time
 from typing import Any
 
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.access import offered
+from instrumentation.access import StatusSend
 
 __all__ = ["AUDIT_LOGGER", "AuditMiddleware", "key_fingerprint"]
 
@@ -49,18 +50,11 @@ class AuditMiddleware:
                 or not (scope["path"] == self.prefix or scope["path"].startswith(self.prefix + "/"))):
             await self.app(scope, receive, send)
             return
-        start, status = time.perf_counter(), 500  # an exception that escapes is answered 500 outside us
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        start, sent = time.perf_counter(), StatusSend(send)  # 500 unless a status is sent
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, receive, sent)
         finally:
-            _record(scope, status, time.perf_counter() - start)
+            _record(scope, sent.status, time.perf_counter() - start)
 
 
 def _record(scope: Scope, status: int, duration_s: float) -> None:

@@ -1,5 +1,5 @@
-"""Keys, secrets, prompts and completions never reach logs, spans or metrics (no operator opt-in exists),
-and the operator endpoints mask the secrets they report."""
+"""Keys, secrets, prompts and completions never reach logs (stdout or OTLP), spans or metrics (no operator
+opt-in exists), and the operator endpoints mask the secrets they report."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -50,7 +51,7 @@ def leaks(text: str) -> list[str]:
 def test_no_secret_or_text_in_logs_spans_metrics_or_operator_answers(
         fake: FakeOpenAI, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", f"authorization=Bearer {OTLP_TOKEN}")
-    spans, metrics = InMemorySpanExporter(), InMemoryMetricReader()
+    spans, metrics, logs = InMemorySpanExporter(), InMemoryMetricReader(), InMemoryLogRecordExporter()
     settings = make_settings(
         log_level="DEBUG", monitoring_log_level="DEBUG", api_key=API_KEY, additional_api_keys=EXTRA_KEY,
         internal_api_key=INTERNAL_KEY, llm_provider="openai", llm_base_url=fake.base_url, llm_api_key=LLM_KEY,
@@ -60,7 +61,7 @@ def test_no_secret_or_text_in_logs_spans_metrics_or_operator_answers(
         monitoring_webhook_timeout_seconds=1)
     config = telemetry_config(settings)
     telemetry = build_telemetry(type(config)(**{**config.__dict__, "extra_span_exporters": (spans,),
-                                                "extra_metric_readers": (metrics,)}))
+                                                "extra_metric_readers": (metrics,), "extra_log_exporters": (logs,)}))
     user, ops = {"Authorization": f"Bearer {API_KEY}"}, {"X-API-Key": INTERNAL_KEY}
     answers: list[str] = []
     caplog.set_level(logging.DEBUG)
@@ -106,6 +107,9 @@ def test_no_secret_or_text_in_logs_spans_metrics_or_operator_answers(
     assert span_leaks == []
     assert leaks(exposition) == [] and leaks(metric_data.to_json()) == []
     assert leaks(logged) == []
+    exported = logs.get_finished_logs()  # what the SDK exports over OTLP: bodies and attributes
+    assert any(r.instrumentation_scope and r.instrumentation_scope.name == "http.access" for r in exported)
+    assert leaks("\n".join(f"{r.log_record.body} {dict(r.log_record.attributes or {})}" for r in exported)) == []
     assert [(i, leaks(a)) for i, a in enumerate(answers) if leaks(a)] == []
     variables = config_answer["variables"]
     assert variables["MONITORING_WEBHOOK_SECRET"]["value"] == "****"

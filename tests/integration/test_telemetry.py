@@ -74,6 +74,7 @@ def test_collector_down_is_reported_once_and_requests_are_unaffected(
         health = client.get("/internal/monitoring/health").json()
     assert statuses == [200] * 25
     warnings = [r for r in caplog.records if "export to" in r.getMessage()]
-    assert len(warnings) == 2, [r.getMessage() for r in warnings]  # one for traces, one for metrics
+    # one per signal: traces, metrics, logs
+    assert sorted(r.args[0] for r in warnings) == ["logs", "metrics", "traces"], [r.getMessage() for r in warnings]
     assert health["components"]["telemetry"]["otlp_export"] == "degraded"
     assert all(e["failures"] >= 1 for e in health["components"]["telemetry"]["exporters"])
