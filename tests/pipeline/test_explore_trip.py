@@ -90,9 +90,10 @@ def test_alert_to_panel_to_exemplar_to_trace_to_logs(new_stack: Callable[..., St
         service = LiveService(service_env(
             stack, redis_server.url, name, LLM_PROVIDER="openai", LLM_BASE_URL=fake.base_url, LLM_API_KEY="sk-test",
             OTEL_TRACES_SAMPLER="always_on", RESILIENCE_PRESET="development", RESILIENCE_BASE_DELAY_SECONDS="0",
+            LOG_LEVEL="INFO",  # as shipped: the access records too
             # Retries, never the open breaker: every failing request reaches the vendor, so its trace
             # has the HTTPX client spans of the failed calls.
-            RESILIENCE_FAILURE_THRESHOLD="1000000")).start()
+            RESILIENCE_FAILURE_THRESHOLD="1000")).start()
         traffic = Traffic(service)
         try:
             for n in range(5):  # a healthy start
@@ -146,7 +147,9 @@ def test_alert_to_panel_to_exemplar_to_trace_to_logs(new_stack: Callable[..., St
                    f"log records of trace {trace_id} in VictoriaLogs")
     assert {r["trace_id"] for r in records} == {trace_id}
     assert {r["span_id"] for r in records} <= ids
-    assert any(r.get("severity_text") in ("WARNING", "ERROR") for r in records), records
+    # the vendor's failure, as the service logged it, and the request's access record with its status
+    assert any(r["severity_text"] == "WARN" and "LLM provider failed" in r["_msg"] for r in records), records
+    assert any(r["scope.name"] == "http.access" and " 50" in r["_msg"] for r in records), records
 
     # Every request sent has its one server span in Jaeger (every trace sampled).
     def server_spans() -> int:
