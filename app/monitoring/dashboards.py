@@ -2,7 +2,10 @@
 ones the alerts judge. ``python -m app.monitoring.dashboards DIR`` writes them; they are checked in
 under ``collector/grafana/dashboards/`` and a test fails when they drift from this module.
 
-Every query here is run against a live Prometheus by the pipeline tests (the stand-in for Grafana).
+``DASHBOARDS`` declares the panels and their PromQL; the dashboard JSON is built from it with the
+Grafana Foundation SDK (``grafana_foundation_sdk``: its builders and its JSON encoder), so the model
+Grafana loads is the SDK's, not a hand-written dict. Every query here is run against a live
+Prometheus by the pipeline tests (the stand-in for Grafana), through ``queries()``.
 """
 
 from __future__ import annotations
@@ -11,45 +14,69 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from grafana_foundation_sdk.builders import dashboard as gdash
+from grafana_foundation_sdk.builders import prometheus, stat, statetimeline, timeseries
+from grafana_foundation_sdk.builders.common import (
+    GraphThresholdsStyleConfig,
+    ReduceDataOptions,
+    VizLegendOptions,
+    VizTooltipOptions,
+)
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import dashboard as model
+from grafana_foundation_sdk.models.common import (
+    BigValueColorMode,
+    BigValueGraphMode,
+    GraphTresholdsStyleMode,
+    LegendDisplayMode,
+    LegendPlacement,
+    SortOrder,
+    TooltipDisplayMode,
+    VisibilityMode,
+)
 
 from app.monitoring.kpis import KPI, build_catalog
 
-PROMETHEUS = {"type": "prometheus", "uid": "prometheus"}
+PROMETHEUS_UID = "prometheus"
+PROMETHEUS = {"type": "prometheus", "uid": PROMETHEUS_UID}
 API = 'http_route=~"/v1/.*"'
 HTTP_BUCKET = f"http_server_request_duration_seconds_bucket{{{API}}}"
 HTTP_COUNT = f"http_server_request_duration_seconds_count{{{API}}}"
 HTTP_5XX = f'http_server_request_duration_seconds_count{{{API},http_response_status_code=~"5.."}}'
 REDIS_BUCKET = 'db_client_operation_duration_seconds_bucket{db_system_name="redis"}'
 
+PanelKind = Literal["timeseries", "stat", "state-timeline"]
+# value -> (display text, colour): a Grafana value mapping
+Mapping = dict[str, tuple[str, str]]
 
 
 @dataclass(frozen=True)
 class Panel:
     title: str
     exprs: tuple[tuple[str, str], ...]  # (PromQL, legend)
-    kind: str = "timeseries"  # timeseries | stat | state-timeline | table
+    kind: PanelKind = "timeseries"
     unit: str = "short"
     kpi: str | None = None  # the KPI whose threshold is drawn
     scale: float = 1.0  # KPI threshold in the KPI's unit -> the panel's unit
     description: str = ""
-    mappings: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    mappings: tuple[Mapping, ...] = field(default_factory=tuple)
 
 
 def _quantile(q: float, bucket: str, by: str = "le") -> str:
     return f"histogram_quantile({q}, sum by ({by}) (rate({bucket}[5m])))"
 
 
-BREAKER_MAPPINGS = ({"type": "value", "options": {
-    "0": {"text": "closed", "color": "green"}, "1": {"text": "half-open", "color": "yellow"},
-    "2": {"text": "open", "color": "red"}}},)
+BREAKER_MAPPINGS: tuple[Mapping, ...] = ({"0": ("closed", "green"), "1": ("half-open", "yellow"),
+                                          "2": ("open", "red")},)
 
 DASHBOARDS: dict[str, tuple[str, tuple[Panel, ...]]] = {
     "llm-system-health": ("LLM service: System Health Overview", (
         Panel("Overall status (critical alerts firing)",
               (('count(ALERTS{alertstate="firing",severity="critical"}) or vector(0)', "critical alerts"),),
               kind="stat", description="0 = healthy; any critical KPI alert firing turns this red.",
-              mappings=({"type": "value", "options": {"0": {"text": "healthy", "color": "green"}}},)),
+              mappings=({"0": ("healthy", "green")},)),
         Panel("Component health matrix: circuit breakers", (("max by (app_circuit_breaker_name) "
               "(app_circuit_breaker_state)", "{{app_circuit_breaker_name}}"),), kind="state-timeline",
               kpi="CircuitBreakerOpen", mappings=BREAKER_MAPPINGS),
@@ -115,48 +142,87 @@ DASHBOARDS: dict[str, tuple[str, tuple[Panel, ...]]] = {
 }
 
 
-def _thresholds(panel: Panel, kpis: dict[str, KPI]) -> dict[str, Any]:
-    steps: list[dict[str, Any]] = [{"color": "green", "value": None}]
+SDKPanel = timeseries.Panel | stat.Panel | statetimeline.Panel
+TAGS = ["llm-service", "opentelemetry"]
+
+
+def datasource() -> model.DataSourceRef:
+    """The Prometheus datasource, by the fixed uid collector/grafana/provisioning gives it."""
+    return model.DataSourceRef(type_val="prometheus", uid=PROMETHEUS_UID)
+
+
+def _thresholds(panel: Panel, kpis: dict[str, KPI]) -> gdash.ThresholdsConfig:
+    """The KPI's threshold as the panel's step: red below it for a floor (``<``), orange or red above
+    it for a ceiling (red when the KPI is critical). No KPI: one green base step."""
+    steps = [model.Threshold(value=None, color="green")]
     kpi = kpis.get(panel.kpi or "")
     if kpi is not None:
         value = kpi.threshold * panel.scale
         if kpi.op == "<":
-            steps = [{"color": "red", "value": None}, {"color": "green", "value": value}]
+            steps = [model.Threshold(value=None, color="red"), model.Threshold(value=value, color="green")]
         else:
-            steps.append({"color": "red" if kpi.severity == "critical" else "orange", "value": value})
-    return {"mode": "absolute", "steps": steps}
+            steps.append(model.Threshold(value=value, color="red" if kpi.severity == "critical" else "orange"))
+    return gdash.ThresholdsConfig().mode(model.ThresholdsMode.ABSOLUTE).steps(steps)
 
 
-def panel_json(panel: Panel, index: int, kpis: dict[str, KPI]) -> dict[str, Any]:
-    custom: dict[str, Any] = {}
+def _mappings(panel: Panel) -> list[model.ValueMapping]:
+    return [model.ValueMap(options={value: model.ValueMappingResult(text=text, color=color)
+                                    for value, (text, color) in mapping.items()}) for mapping in panel.mappings]
+
+
+def _description(panel: Panel, kpis: dict[str, KPI]) -> str:
+    if panel.description or panel.kpi not in kpis:
+        return panel.description
+    kpi = kpis[panel.kpi]
+    return f"KPI: {kpi.title} {kpi.op} {kpi.threshold:g} {kpi.unit}"
+
+
+def _target(panel: Panel, index: int, expr: str, legend: str) -> prometheus.Dataquery:
+    return (prometheus.Dataquery().ref_id(chr(ord("A") + index)).datasource(datasource()).expr(expr)
+            .legend_format(legend).exemplar(panel.kind == "timeseries"))  # a point's trace, on time series
+
+
+def _legend() -> VizLegendOptions:
+    return VizLegendOptions().display_mode(LegendDisplayMode.LIST).placement(LegendPlacement.BOTTOM).show_legend(True)
+
+
+def _tooltip() -> VizTooltipOptions:
+    return VizTooltipOptions().mode(TooltipDisplayMode.MULTI).sort(SortOrder.NONE)
+
+
+def panel_builder(panel: Panel, index: int, kpis: dict[str, KPI]) -> SDKPanel:
+    """The panel with its kind's options set (left unset, the SDK writes ``"options": null``), its
+    KPI threshold and its targets."""
+    builder: SDKPanel
     if panel.kind == "timeseries":
-        custom = {"thresholdsStyle": {"mode": "line+area" if panel.kpi else "off"}, "lineWidth": 2}
-    return {
-        "id": index + 1,
-        "type": panel.kind,
-        "title": panel.title,
-        "description": panel.description or (f"KPI: {kpis[panel.kpi].title} {kpis[panel.kpi].op} "
-                                             f"{kpis[panel.kpi].threshold:g} {kpis[panel.kpi].unit}"
-                                             if panel.kpi in kpis else ""),
-        "datasource": PROMETHEUS,
-        "gridPos": {"h": 8, "w": 12, "x": 12 * (index % 2), "y": 8 * (index // 2)},
-        "fieldConfig": {"defaults": {"unit": panel.unit, "thresholds": _thresholds(panel, kpis),
-                                     "mappings": list(panel.mappings), "custom": custom}, "overrides": []},
-        "options": {},
-        "targets": [{"datasource": PROMETHEUS, "refId": chr(ord("A") + i), "expr": expr, "legendFormat": legend,
-                     "exemplar": panel.kind == "timeseries"} for i, (expr, legend) in enumerate(panel.exprs)],
-    }
+        mode = GraphTresholdsStyleMode.LINE_AND_AREA if panel.kpi else GraphTresholdsStyleMode.OFF
+        builder = (timeseries.Panel().line_width(2).thresholds_style(GraphThresholdsStyleConfig().mode(mode))
+                   .legend(_legend()).tooltip(_tooltip()))
+    elif panel.kind == "stat":
+        builder = (stat.Panel().reduce_options(ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+                   .graph_mode(BigValueGraphMode.AREA).color_mode(BigValueColorMode.VALUE))
+    else:
+        builder = (statetimeline.Panel().show_value(VisibilityMode.AUTO).line_width(0).fill_opacity(70)
+                   .legend(_legend()).tooltip(_tooltip()))
+    builder = (builder.id(index + 1).title(panel.title).description(_description(panel, kpis))
+               .datasource(datasource()).height(8).span(12).unit(panel.unit)
+               .thresholds(_thresholds(panel, kpis)).mappings(_mappings(panel)))
+    for i, (expr, legend) in enumerate(panel.exprs):
+        builder = builder.with_target(_target(panel, i, expr, legend))
+    return builder
 
 
-def dashboard_json(uid: str, catalog: tuple[KPI, ...] | None = None) -> dict[str, Any]:
+def build(uid: str, catalog: tuple[KPI, ...] | None = None) -> model.Dashboard:
+    """The dashboard ``uid`` as the SDK's model (two panels a row, laid out by the SDK)."""
     kpis = {k.name: k for k in (catalog or build_catalog())}
     title, panels = DASHBOARDS[uid]
-    return {
-        "uid": uid, "title": title, "tags": ["llm-service", "opentelemetry"], "timezone": "browser",
-        "schemaVersion": 39, "version": 1, "refresh": "30s", "time": {"from": "now-1h", "to": "now"},
-        "panels": [panel_json(p, i, kpis) for i, p in enumerate(panels)],
-        "links": [{"title": "Other dashboards", "type": "dashboards", "tags": ["llm-service"], "asDropdown": True}],
-    }
+    builder = (gdash.Dashboard(title).uid(uid).tags(TAGS).timezone("browser").refresh("30s")
+               .time("now-1h", "now").version(1).annotations([]).variables([])  # {"list": []}, as Grafana saves them
+               .link(gdash.DashboardLink("Other dashboards").type(model.DashboardLinkType.DASHBOARDS)
+                     .tags(["llm-service"]).as_dropdown(True)))
+    for index, panel in enumerate(panels):
+        builder = builder.with_panel(panel_builder(panel, index, kpis))
+    return builder.build()
 
 
 def queries() -> list[tuple[str, str, str]]:
@@ -164,8 +230,14 @@ def queries() -> list[tuple[str, str, str]]:
     return [(uid, p.title, expr) for uid, (_t, panels) in DASHBOARDS.items() for p in panels for expr, _l in p.exprs]
 
 
-def render(uid: str) -> str:
-    return json.dumps(dashboard_json(uid), indent=2, sort_keys=True) + "\n"
+def render(uid: str, catalog: tuple[KPI, ...] | None = None) -> str:
+    """The dashboard's JSON, as the SDK's encoder writes it (keys sorted: a stable checked-in file)."""
+    return JSONEncoder(sort_keys=True, indent=2).encode(build(uid, catalog)) + "\n"
+
+
+def dashboard_json(uid: str, catalog: tuple[KPI, ...] | None = None) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(render(uid, catalog))
+    return document
 
 
 def write_all(directory: Path) -> list[Path]:
