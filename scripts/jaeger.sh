@@ -11,6 +11,7 @@
 #   JAEGER_OTLP_GRPC_PORT [14317] JAEGER_OTLP_HTTP_PORT [14318] (not 4317/4318: our Collector has those)
 #   JAEGER_HEALTH_PORT [13134] JAEGER_METRICS_PORT [14269] (its own metrics; 8888 is the Collector's)
 #   JAEGER_MAX_TRACES [10000]    START_TIMEOUT [30] seconds
+#   PROMETHEUS_PORT [9090] (the Monitor API reads the span metrics there)
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/proc.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/proc.sh"
@@ -22,6 +23,7 @@ logfile=$run_dir/jaeger.log
 export JAEGER_QUERY_PORT=${JAEGER_QUERY_PORT:-16686} JAEGER_QUERY_GRPC_PORT=${JAEGER_QUERY_GRPC_PORT:-16685}
 export JAEGER_OTLP_GRPC_PORT=${JAEGER_OTLP_GRPC_PORT:-14317} JAEGER_OTLP_HTTP_PORT=${JAEGER_OTLP_HTTP_PORT:-14318}
 export JAEGER_HEALTH_PORT=${JAEGER_HEALTH_PORT:-13134} JAEGER_METRICS_PORT=${JAEGER_METRICS_PORT:-14269}
+export JAEGER_PROMETHEUS_URL=http://127.0.0.1:${PROMETHEUS_PORT:-9090}
 query_url=http://127.0.0.1:$JAEGER_QUERY_PORT
 # healthcheckv2: 200 once every component is up (503 while starting).
 health_url=http://127.0.0.1:$JAEGER_HEALTH_PORT/status

@@ -151,6 +151,17 @@ def test_alert_to_panel_to_exemplar_to_trace_to_logs(new_stack: Callable[..., St
     assert any(r["severity_text"] == "WARN" and "LLM provider failed" in r["_msg"] for r in records), records
     assert any(r["scope.name"] == "http.access" and " 50" in r["_msg"] for r in records), records
 
+    # Jaeger's Monitor API (SPM) reads the span metrics in Prometheus: the service's error rate.
+    def monitor_errors() -> list[Any]:
+        answer = httpx.get(f"{stack.jaeger}/api/metrics/errors", params={"service": name, "spanKind": "server",
+                                                                          "lookback": 600_000, "step": 5_000},
+                           timeout=10)
+        answer.raise_for_status()
+        points = [p for m in answer.json().get("metrics", []) for p in m.get("metricPoints", [])]
+        return [p for p in points if (p.get("gaugeValue") or {}).get("doubleValue", 0) > 0]
+
+    assert poll(monitor_errors, "a non-zero error rate in Jaeger's Monitor API", timeout=30)
+
     # Every request sent has its one server span in Jaeger (every trace sampled).
     def server_spans() -> int:
         return sum(1 for t in traffic.sent for _r, s in jaeger_spans(stack.jaeger, t) if s.get("kind") == SERVER)

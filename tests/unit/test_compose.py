@@ -6,7 +6,8 @@
 - House rules (PyYAML, always): every bind-mounted host file exists, every image is pinned to a version
   tag, every service has a healthcheck and a memory limit (the Collector and VictoriaLogs have none: see
   below), and the standard ports are published as themselves.
-- The trace and log stores: Jaeger (its config inline under `configs:`) and VictoriaLogs, which the
+- The trace and log stores: Jaeger (the local stack's collector/jaeger/jaeger.yaml, with the compose
+  environment) and VictoriaLogs, which the
   Collector exports to by their compose names.
 - Grafana's provisioned datasources, read as Grafana reads them (its interpolation of the environment):
   the fixed uids and the links panel -> exemplar -> Jaeger trace -> VictoriaLogs logs -> trace.
@@ -101,8 +102,6 @@ def test_compose_loader_accepts_the_file_and_normalizes_it() -> None:
         for dep, spec in (svc.get("depends_on") or {}).items():
             if spec["condition"] == "service_healthy":
                 assert project["services"][dep].get("healthcheck"), f"{name} waits for {dep}'s health"
-    # The inline Jaeger config as the loader hands it to the container: interpolation left it whole.
-    assert yaml.safe_load(project["configs"]["jaeger"]["content"]) == jaeger_config()
     # Bind mounts resolved to absolute host paths, as `docker compose config` prints them.
     binds = [v["source"] for s in project["services"].values() for v in s.get("volumes", []) if v["type"] == "bind"]
     assert binds and all(Path(b).is_absolute() and Path(b).exists() for b in binds), binds
@@ -203,8 +202,16 @@ def test_standard_ports() -> None:
 
 
 # --- the trace and log stores -----------------------------------------------------------------------
+JAEGER_YAML = ROOT / "collector" / "jaeger" / "jaeger.yaml"
+_ENV_REF = re.compile(r"\$\{env:([A-Z0-9_]+)(?::-([^}]*))?\}")
+
+
 def jaeger_config() -> dict[str, Any]:
-    config: dict[str, Any] = yaml.safe_load(compose()["configs"]["jaeger"]["content"])
+    """collector/jaeger/jaeger.yaml as Jaeger reads it in the container: its ``${env:VAR:-default}``
+    references filled from the jaeger service's environment, as the Collector's config resolver does."""
+    env = {k: str(v) for k, v in services()["jaeger"]["environment"].items()}
+    text = _ENV_REF.sub(lambda m: env.get(m[1], m[2] or ""), JAEGER_YAML.read_text())
+    config: dict[str, Any] = yaml.safe_load(text)
     return config
 
 
@@ -222,8 +229,8 @@ def test_the_collector_exports_to_jaeger_and_victorialogs_by_their_compose_names
 
 def test_jaeger_takes_otlp_on_4317_serves_queries_on_16686_and_bounds_its_memory() -> None:
     jaeger = services()["jaeger"]
-    assert jaeger["configs"] == [{"source": "jaeger", "target": "/etc/jaeger/config.yaml"}]
-    assert jaeger["command"] == ["--config=/etc/jaeger/config.yaml"]
+    assert jaeger["volumes"] == ["./collector/jaeger/jaeger.yaml:/etc/jaeger/jaeger.yaml:ro"]
+    assert jaeger["command"] == ["--config=/etc/jaeger/jaeger.yaml"]
     config = jaeger_config()
     otlp = config["receivers"]["otlp"]["protocols"]
     assert otlp["grpc"]["endpoint"] == "0.0.0.0:4317" and otlp["http"]["endpoint"] == "0.0.0.0:4318"
@@ -238,7 +245,10 @@ def test_jaeger_takes_otlp_on_4317_serves_queries_on_16686_and_bounds_its_memory
     # The healthcheck probes the healthcheckv2 extension where it listens.
     health = config["extensions"]["healthcheckv2"]["http"]["endpoint"]
     assert f"127.0.0.1:{_port(health)}/status" in " ".join(jaeger["healthcheck"]["test"])
-    assert "$" not in compose()["configs"]["jaeger"]["content"], "compose would interpolate it"
+    # The Monitor tab reads the span metrics in the compose Prometheus.
+    metrics = config["extensions"]["jaeger_query"]["storage"]["metrics"]
+    prometheus = config["extensions"]["jaeger_storage"]["metric_backends"][metrics]["prometheus"]
+    assert prometheus["endpoint"] == "http://prometheus:9090" and prometheus["latency_unit"] == "s"
 
 
 def test_victorialogs_keeps_its_logs_on_a_volume_for_a_bounded_time() -> None:
