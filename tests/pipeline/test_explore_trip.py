@@ -158,7 +158,8 @@ def test_alert_to_panel_to_exemplar_to_trace_to_logs(new_stack: Callable[..., St
                            timeout=10)
         answer.raise_for_status()
         points = [p for m in answer.json().get("metrics", []) for p in m.get("metricPoints", [])]
-        return [p for p in points if (p.get("gaugeValue") or {}).get("doubleValue", 0) > 0]
+        # doubleValue is a number, or a string such as "NaN" for a step with no calls
+        return [p for p in points if float((p.get("gaugeValue") or {}).get("doubleValue", 0)) > 0]
 
     assert poll(monitor_errors, "a non-zero error rate in Jaeger's Monitor API", timeout=30)
 
