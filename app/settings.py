@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     llm_model: str = "gpt-4o-mini"
     llm_api_key: str = ""
     llm_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    # Token counts the provider did not report (always, for the offline provider) are left out; on,
+    # they are estimated from the text and marked llm_obs.usage.estimated (the GenAI conventions allow
+    # estimates only when the user opts in).
+    llm_estimate_tokens: bool = False
     # LLM calls in flight at once, per worker process (process, batch items, retries alike; cache hits
     # take none); a call waits this long at most for a slot, then the request is a 503 with Retry-After.
     llm_max_concurrency: int = Field(default=8, ge=1, le=256)

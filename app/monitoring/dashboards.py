@@ -122,8 +122,12 @@ DASHBOARDS: dict[str, tuple[str, tuple[Panel, ...]]] = {
         Panel("AI service response time P95 by model", ((
             f"{_quantile(0.95, 'gen_ai_client_operation_duration_seconds_bucket', 'le, gen_ai_request_model')} * 1000",
             "{{gen_ai_request_model}}"),), unit="ms", kpi="AiLatencyP95High"),
-        Panel("AI token usage per second", (("sum by (gen_ai_token_type) (rate(gen_ai_client_token_usage_sum[5m]))",
-                                             "{{gen_ai_token_type}}"),), unit="short"),
+        # reported and estimated tokens (LLM_ESTIMATE_TOKENS) apart: only the first are the vendor's count
+        Panel("AI token usage per second", (
+            ('sum by (gen_ai_token_type) (rate(gen_ai_client_token_usage_sum{llm_obs_usage_estimated=""}[5m]))',
+             "{{gen_ai_token_type}} reported"),
+            ('sum by (gen_ai_token_type) (rate(gen_ai_client_token_usage_sum{llm_obs_usage_estimated="true"}[5m]))',
+             "{{gen_ai_token_type}} estimated")), unit="short"),
         Panel("Retries per second", (("sum by (app_operation) (rate(app_retry_attempts_total[5m])) or vector(0)",
                                       "{{app_operation}}"),), unit="short"),
     )),

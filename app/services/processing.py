@@ -29,8 +29,11 @@ def response_fields(output: LLMOutput) -> dict[str, Any]:
         "sentiment": asdict(output.sentiment) if output.sentiment else None,
         "key_points": output.key_points,
         "questions": output.questions,
+        # null where the provider reported no count and estimates are off; tokens_estimated names the
+        # counts the service estimated itself
         "metadata": {"model": output.model, "input_tokens": output.usage.input_tokens,
-                     "output_tokens": output.usage.output_tokens, "finish_reason": output.finish_reason},
+                     "output_tokens": output.usage.output_tokens, "finish_reason": output.finish_reason,
+                     **({"tokens_estimated": list(output.usage.estimated)} if output.usage.estimated else {})},
     }
 
 

@@ -90,10 +90,11 @@ def build_provider(settings: Settings, telemetry: Telemetry) -> LLMProvider:
         from app.services.llm.openai_compat import OpenAICompatibleProvider
 
         provider = OpenAICompatibleProvider(settings.llm_base_url, settings.llm_model, settings.llm_api_key,
-                                            settings.llm_timeout_seconds)
+                                            settings.llm_timeout_seconds,
+                                            estimate_tokens=settings.llm_estimate_tokens)
         instrument_httpx(provider.client, telemetry)
         return provider
-    return OfflineProvider()
+    return OfflineProvider(estimate_tokens=settings.llm_estimate_tokens)
 
 
 def build_services(settings: Settings, telemetry: Telemetry) -> Services:

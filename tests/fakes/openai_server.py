@@ -66,7 +66,9 @@ class FakeOpenAI:
         self.reply: str | None = None
         self.error_body: str | None = None
         self.include_usage = True
-        self.finish_reason = "stop"
+        self.finish_reason: str | None = "stop"  # None: the choice carries no finish_reason at all
+        self.cached_tokens: int | None = None  # usage.prompt_tokens_details.cached_tokens when set
+        self.reasoning_tokens: int | None = None  # usage.completion_tokens_details.reasoning_tokens
         self.model_suffix = "-fake"
         self.requests: list[RecordedRequest] = []
         self.in_flight = 0
@@ -200,13 +202,17 @@ class FakeOpenAI:
             "id": f"chatcmpl-fake-{serial}", "object": "chat.completion", "created": 1_700_000_000,
             "model": f"{body['model']}{self.model_suffix}",
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                         "finish_reason": self.finish_reason}],
+                         **({"finish_reason": self.finish_reason} if self.finish_reason else {})}],
         }
         if self.include_usage:
             prompt = sum(count_tokens(str(m.get("content", ""))) + 4 for m in messages) + 3
             completion = count_tokens(content)
             response["usage"] = {"prompt_tokens": prompt, "completion_tokens": completion,
                                  "total_tokens": prompt + completion}
+            if self.cached_tokens is not None:
+                response["usage"]["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
+            if self.reasoning_tokens is not None:
+                response["usage"]["completion_tokens_details"] = {"reasoning_tokens": self.reasoning_tokens}
         return response
 
 

@@ -20,7 +20,17 @@ def test_health_is_200_without_redirect(client_for: Any) -> None:
 def test_each_operation_answers(client_for: Any, operation: str) -> None:
     answer = client_for(redis_enabled=False).post(PROCESS, json={"text": TEXT, "operation": operation}).json()
     assert answer["operation"] == operation and answer["success"] is True
-    assert answer["metadata"]["input_tokens"] > 0 and answer["processing_time"] >= 0
+    assert answer["processing_time"] >= 0
+    # the offline provider counts no tokens: none are reported unless the operator opted in to estimates
+    assert (answer["metadata"]["input_tokens"], answer["metadata"]["output_tokens"]) == (None, None)
+    assert "tokens_estimated" not in answer["metadata"]
+
+
+def test_estimated_tokens_are_opt_in_and_named(client_for: Any) -> None:
+    answer = client_for(redis_enabled=False, llm_estimate_tokens=True).post(
+        PROCESS, json={"text": TEXT, "operation": "summarize"}).json()
+    assert answer["metadata"]["input_tokens"] > 0 and answer["metadata"]["output_tokens"] > 0
+    assert answer["metadata"]["tokens_estimated"] == ["input", "output"]
     produced = answer.get("result") or answer.get("key_points") or answer.get("questions")
     assert produced
 

@@ -39,7 +39,7 @@ def test_one_request_is_one_trace_with_http_redis_and_genai_spans(redis_server: 
     assert {s.name for s in redis_spans} >= {"GET PTTL", "SET"}
     genai = [s for s in in_trace if s.attributes.get("gen_ai.operation.name") == "chat"]
     assert len(genai) == 1 and genai[0].name == "chat offline-extractive-1"
-    assert genai[0].attributes["gen_ai.usage.output_tokens"] > 0
+    assert not [k for k in genai[0].attributes if k.startswith("gen_ai.usage.")]  # offline: nothing counted
     assert not any(TEXT[:30] in str(v) for s in spans for v in s.attributes.values())  # no prompt text
     assert {s.name for s in spans}.isdisjoint({"POST /v1/text_processing/process http send",
                                                "POST /v1/text_processing/process http receive"})

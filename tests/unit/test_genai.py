@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from app.services.genai import GenAIClient
-from app.services.llm.base import LLMOutput, LLMRequest, LLMTransientError
+from app.services.genai import ESTIMATED, GenAIClient
+from app.services.llm.base import Endpoint, LLMOutput, LLMPermanentError, LLMRequest, LLMTransientError, Usage
 from app.services.llm.limiter import ConcurrencyLimiter
 from app.services.llm.offline import OfflineProvider
 from instrumentation import Telemetry
@@ -20,12 +21,20 @@ SECRET_QUESTION = "What did Jane Roe report after the procedure?"
 class BrokenProvider:
     name = "openai"
     model = "gpt-test"
+    endpoint = Endpoint("llm.example.test", 443, 0.2, 1024)
 
     async def run(self, request: LLMRequest) -> LLMOutput:
-        raise LLMTransientError(f"upstream timeout while handling {len(request.text)} chars")
+        raise LLMTransientError(f"upstream error while handling {len(request.text)} chars",
+                                error_type="server_error")
 
     async def aclose(self) -> None:
         return None
+
+
+class Vendor(BrokenProvider):
+    async def run(self, request: LLMRequest) -> LLMOutput:
+        return LLMOutput(usage=Usage(120, 30, cache_read_input_tokens=100, reasoning_output_tokens=12),
+                         model="gpt-test-0613", result="ok", response_id="chatcmpl-1")
 
 
 def client(telemetry: Telemetry, provider: object, limit: int = 8) -> GenAIClient:
@@ -54,11 +63,46 @@ async def test_span_follows_genai_conventions(telemetry: Telemetry, span_exporte
     assert attrs["gen_ai.operation.name"] == "chat"
     assert attrs["gen_ai.provider.name"] == "offline"
     assert attrs["gen_ai.request.model"] == provider.model
-    assert attrs["gen_ai.usage.input_tokens"] == out.usage.input_tokens > 0
-    assert attrs["gen_ai.usage.output_tokens"] == out.usage.output_tokens > 0
     assert attrs["gen_ai.response.model"] == out.model
+    assert attrs["gen_ai.response.finish_reasons"] == ("stop",)
+    # the offline provider counts no tokens, runs in process and takes no sampling parameters
+    assert not [k for k in attrs if k.startswith(("gen_ai.usage.", "server.", "gen_ai.request.t", "llm_obs."))]
+    assert (out.usage.input_tokens, out.usage.output_tokens) == (None, None)
     assert "error.type" not in attrs
     assert span.status.status_code != StatusCode.ERROR
+
+
+async def test_a_vendors_call_carries_server_request_and_response_attributes(
+        telemetry: Telemetry, span_exporter: InMemorySpanExporter) -> None:
+    await client(telemetry, Vendor()).run(LLMRequest("summarize", SECRET_TEXT))
+    (span,) = span_exporter.get_finished_spans()
+    attrs = dict(span.attributes or {})
+    assert (attrs["server.address"], attrs["server.port"]) == ("llm.example.test", 443)
+    assert (attrs["gen_ai.request.temperature"], attrs["gen_ai.request.max_tokens"]) == (0.2, 1024)
+    assert (attrs["gen_ai.response.id"], attrs["gen_ai.response.model"]) == ("chatcmpl-1", "gpt-test-0613")
+    assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (120, 30)
+    assert attrs["gen_ai.usage.cache_read.input_tokens"] == 100
+    assert attrs["gen_ai.usage.reasoning.output_tokens"] == 12
+    assert "gen_ai.response.finish_reasons" not in attrs  # the vendor gave none: none is invented
+    assert ESTIMATED not in attrs
+
+    tokens = telemetry.reader.snapshot().histogram_series(GENAI_TOKENS)
+    by_type = {dict(a)["gen_ai.token.type"]: (dict(a), p) for a, p in tokens.items()}
+    assert {t: p.sum for t, (_a, p) in by_type.items()} == {"input": 120, "output": 30}
+    for point_attrs, _point in by_type.values():
+        assert point_attrs["server.address"] == "llm.example.test" and ESTIMATED not in point_attrs
+
+
+async def test_estimates_only_when_opted_in_and_then_marked(telemetry: Telemetry,
+                                                            span_exporter: InMemorySpanExporter) -> None:
+    out = await client(telemetry, OfflineProvider(estimate_tokens=True)).run(LLMRequest("summarize", SECRET_TEXT))
+    assert out.usage.input_tokens and out.usage.output_tokens and out.usage.estimated == ("input", "output")
+    (span,) = span_exporter.get_finished_spans()
+    attrs = dict(span.attributes or {})
+    assert attrs["gen_ai.usage.input_tokens"] == out.usage.input_tokens
+    assert attrs[ESTIMATED] == ("input", "output")
+    tokens = telemetry.reader.snapshot().histogram_series(GENAI_TOKENS)
+    assert len(tokens) == 2 and all(dict(a)[ESTIMATED] is True for a in tokens)
 
 
 async def test_span_is_a_child_of_the_current_span(telemetry: Telemetry, span_exporter: InMemorySpanExporter) -> None:
@@ -72,7 +116,7 @@ async def test_span_is_a_child_of_the_current_span(telemetry: Telemetry, span_ex
 
 
 async def test_duration_and_token_metrics(telemetry: Telemetry) -> None:
-    out = await client(telemetry, OfflineProvider()).run(LLMRequest("key_points", SECRET_TEXT))
+    out = await client(telemetry, OfflineProvider(estimate_tokens=True)).run(LLMRequest("key_points", SECRET_TEXT))
     snap = telemetry.reader.snapshot()
 
     (duration_attrs, duration), = snap.histogram_series(GENAI_DURATION).items()
@@ -100,12 +144,13 @@ async def test_an_error_sets_error_type_on_span_and_metric(telemetry: Telemetry,
 
     (span,) = span_exporter.get_finished_spans()
     assert span.name == "chat gpt-test"
-    assert dict(span.attributes or {})["error.type"] == "LLMTransientError"
+    assert dict(span.attributes or {})["error.type"] == "server_error"  # the vendor's code
     assert span.status.status_code == StatusCode.ERROR
 
     snap = telemetry.reader.snapshot()
     (attrs, point), = snap.histogram_series(GENAI_DURATION).items()
-    assert dict(attrs)["error.type"] == "LLMTransientError"
+    assert dict(attrs)["error.type"] == "server_error"
+    assert dict(attrs)["server.address"] == "llm.example.test"
     assert dict(attrs)["gen_ai.provider.name"] == "openai"
     assert point.count == 1
     assert snap.histogram_series(GENAI_TOKENS) == {}  # no tokens are invented for a failed call
@@ -135,9 +180,39 @@ async def test_no_prompt_text_in_error_attributes(telemetry: Telemetry, span_exp
     (span,) = span_exporter.get_finished_spans()
     values = " ".join(str(v) for v in (span.attributes or {}).values())
     assert "Jane Roe" not in values
-    assert dict(span.attributes or {})["error.type"] == "LLMTransientError"
+    assert dict(span.attributes or {})["error.type"] == "app.services.llm.base.LLMTransientError"
     metric_attrs = telemetry.reader.snapshot().histogram_series(GENAI_DURATION)
     assert all("Jane Roe" not in str(attrs) for attrs in metric_attrs)
+
+
+async def test_without_a_vendor_code_error_type_is_the_failure_underneath(
+        telemetry: Telemetry, span_exporter: InMemorySpanExporter) -> None:
+    class TimingOut(BrokenProvider):
+        async def run(self, request: LLMRequest) -> LLMOutput:
+            try:
+                raise httpx.ReadTimeout("read timed out")
+            except httpx.ReadTimeout as exc:
+                raise LLMTransientError("LLM request timed out (ReadTimeout)") from exc
+
+    with pytest.raises(LLMTransientError):
+        await client(telemetry, TimingOut()).run(LLMRequest("summarize", SECRET_TEXT))
+    (span,) = span_exporter.get_finished_spans()
+    assert dict(span.attributes or {})["error.type"] == "httpx.ReadTimeout"
+
+
+async def test_a_failed_call_records_the_tokens_the_vendor_reported(telemetry: Telemetry,
+                                                                   span_exporter: InMemorySpanExporter) -> None:
+    class Unparseable(BrokenProvider):
+        async def run(self, request: LLMRequest) -> LLMOutput:
+            raise LLMPermanentError("LLM sentiment answer is not a JSON object", usage=Usage(80, 9))
+
+    with pytest.raises(LLMPermanentError):
+        await client(telemetry, Unparseable()).run(LLMRequest("sentiment", SECRET_TEXT))
+    (span,) = span_exporter.get_finished_spans()
+    assert dict(span.attributes or {})["gen_ai.usage.input_tokens"] == 80
+    tokens = telemetry.reader.snapshot().histogram_series(GENAI_TOKENS)
+    assert {dict(a)["gen_ai.token.type"]: p.sum for a, p in tokens.items()} == {"input": 80, "output": 9}
+    assert all("error.type" in dict(a) for a in tokens)
 
 
 async def test_a_failed_call_gives_its_slot_back(telemetry: Telemetry) -> None:

@@ -9,7 +9,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from app.services.llm.base import LLMPermanentError, LLMRequest, LLMTransientError
+from app.services.llm.base import LLMError, LLMPermanentError, LLMRequest, LLMTransientError
 from app.services.llm.openai_compat import (
     OpenAICompatibleProvider,
     RateLimitedError,
@@ -112,12 +112,41 @@ async def test_qa(fake: FakeOpenAI, provider: OpenAICompatibleProvider) -> None:
     assert "Is startup fast?" in user and TEXT in user
 
 
-async def test_missing_usage_is_estimated(fake: FakeOpenAI, provider: OpenAICompatibleProvider) -> None:
+async def test_missing_usage_is_not_invented(fake: FakeOpenAI, provider: OpenAICompatibleProvider) -> None:
     fake.include_usage = False
     out = await provider.run(LLMRequest("summarize", TEXT))
+    assert (out.usage.input_tokens, out.usage.output_tokens, out.usage.estimated) == (None, None, ())
+
+
+async def test_missing_usage_is_estimated_when_opted_in_and_says_so(fake: FakeOpenAI) -> None:
+    fake.include_usage = False
+    provider = OpenAICompatibleProvider(fake.base_url, "test-model", KEY, timeout_s=2.0, estimate_tokens=True)
+    try:
+        out = await provider.run(LLMRequest("summarize", TEXT))
+    finally:
+        await provider.aclose()
     system, user = (m["content"] for m in fake.last.body["messages"])
     assert out.usage.input_tokens == estimate_tokens(system + user)
     assert out.usage.output_tokens == estimate_tokens(out.result or "")
+    assert out.usage.estimated == ("input", "output")
+
+
+async def test_reported_usage_is_never_marked_estimated(fake: FakeOpenAI) -> None:
+    provider = OpenAICompatibleProvider(fake.base_url, "test-model", KEY, timeout_s=2.0, estimate_tokens=True)
+    try:
+        out = await provider.run(LLMRequest("summarize", TEXT))
+    finally:
+        await provider.aclose()
+    assert (out.usage.input_tokens, out.usage.output_tokens) == _usage_of(fake)
+    assert out.usage.estimated == ()
+
+
+async def test_cached_and_reasoning_tokens_and_response_id(fake: FakeOpenAI,
+                                                           provider: OpenAICompatibleProvider) -> None:
+    fake.cached_tokens, fake.reasoning_tokens = 12, 7
+    out = await provider.run(LLMRequest("summarize", TEXT))
+    assert (out.usage.cache_read_input_tokens, out.usage.reasoning_output_tokens) == (12, 7)
+    assert fake.last.response is not None and out.response_id == fake.last.response["id"]
 
 
 async def test_finish_reason_is_passed_through(fake: FakeOpenAI,
@@ -125,6 +154,46 @@ async def test_finish_reason_is_passed_through(fake: FakeOpenAI,
     fake.finish_reason = "length"
     out = await provider.run(LLMRequest("summarize", TEXT))
     assert out.finish_reason == "length"
+
+
+async def test_a_missing_finish_reason_stays_missing(fake: FakeOpenAI, provider: OpenAICompatibleProvider) -> None:
+    fake.finish_reason = None
+    out = await provider.run(LLMRequest("summarize", TEXT))
+    assert out.finish_reason is None
+
+
+def test_endpoint_names_the_server_and_the_request_parameters() -> None:
+    provider = OpenAICompatibleProvider("https://llm.example.test/v1", "m", "", timeout_s=1.0)
+    assert provider.endpoint.address == "llm.example.test" and provider.endpoint.port == 443
+    assert (provider.endpoint.temperature, provider.endpoint.max_tokens) == (0.2, 1024)
+    assert OpenAICompatibleProvider("http://127.0.0.1:8081/v1", "m", "", 1.0).endpoint.port == 8081
+
+
+@pytest.mark.parametrize(("mode", "code"), [("error500", "server_error"), ("error429", "rate_limit_exceeded"),
+                                            ("error400", "invalid_request_error")])
+async def test_the_vendors_error_code_is_kept(fake: FakeOpenAI, provider: OpenAICompatibleProvider,
+                                              mode: Mode, code: str) -> None:
+    fake.mode = mode
+    with pytest.raises(LLMError) as caught:
+        await provider.run(LLMRequest("summarize", TEXT))
+    assert caught.value.error_type == code
+
+
+async def test_an_error_body_without_a_code_gives_the_status(fake: FakeOpenAI,
+                                                             provider: OpenAICompatibleProvider) -> None:
+    fake.mode, fake.error_body = "error500", '{"error": {"message": "boom", "code": "not a code: quoted text"}}'
+    with pytest.raises(LLMError) as caught:
+        await provider.run(LLMRequest("summarize", TEXT))
+    assert caught.value.error_type == "500"
+
+
+async def test_an_answer_that_does_not_parse_keeps_its_reported_tokens(fake: FakeOpenAI,
+                                                                      provider: OpenAICompatibleProvider) -> None:
+    fake.reply = "I would rather not say."
+    with pytest.raises(LLMPermanentError) as caught:
+        await provider.run(LLMRequest("sentiment", TEXT))
+    assert caught.value.usage is not None
+    assert (caught.value.usage.input_tokens, caught.value.usage.output_tokens) == _usage_of(fake)
 
 
 async def test_authorization_header(fake: FakeOpenAI, provider: OpenAICompatibleProvider) -> None:

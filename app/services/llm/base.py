@@ -16,7 +16,17 @@ OPERATIONS: tuple[Operation, ...] = ("summarize", "sentiment", "key_points", "qu
 
 
 class LLMError(Exception):
-    """The provider could not produce an answer."""
+    """The provider could not produce an answer.
+
+    ``error_type`` is the provider's own error code when it sent one (``rate_limit_exceeded``, or the
+    HTTP status): telemetry reports it as ``error.type``. ``usage`` is what the provider reported for a
+    call that failed after it answered (an answer that does not parse still cost its tokens).
+    """
+
+    def __init__(self, message: str = "", *, error_type: str | None = None, usage: Usage | None = None) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.usage = usage
 
 
 class LLMTransientError(LLMError):
@@ -47,8 +57,18 @@ class LLMRequest:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    input_tokens: int
-    output_tokens: int
+    """Token counts as the provider reported them, ``None`` where it reported nothing.
+
+    ``estimated`` names the counts ("input", "output") that the service estimated itself because the
+    operator opted in (``LLM_ESTIMATE_TOKENS``); the GenAI conventions forbid reporting estimates
+    otherwise, and telemetry marks them so dashboards can tell them apart.
+    """
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+    reasoning_output_tokens: int | None = None
+    estimated: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +86,24 @@ class LLMOutput:
     sentiment: SentimentResult | None = None
     key_points: list[str] | None = None
     questions: list[str] | None = None
-    finish_reason: str = "stop"
+    finish_reason: str | None = None  # None: the provider gave none (not reported, never invented)
+    response_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where a provider sends its calls and with which request parameters (``None``: not sent)."""
+
+    address: str | None = None  # server.address
+    port: int | None = None  # server.port
+    temperature: float | None = None  # gen_ai.request.temperature
+    max_tokens: int | None = None  # gen_ai.request.max_tokens
 
 
 class LLMProvider(Protocol):
     name: str  # gen_ai.provider.name
     model: str  # gen_ai.request.model
+    endpoint: Endpoint
 
     async def run(self, request: LLMRequest) -> LLMOutput: ...
 

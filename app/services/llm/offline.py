@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from app.services.llm.base import LLMOutput, LLMRequest, SentimentResult, Usage
+from app.services.llm.base import Endpoint, LLMOutput, LLMRequest, SentimentResult, Usage
 from app.services.llm.text import (
     content_words,
-    estimate_tokens,
     int_option,
     rank_sentences,
     sentences,
+    with_estimates,
     words,
 )
 
@@ -39,10 +39,14 @@ won't aren't weren't
 
 
 class OfflineProvider:
-    name = "offline"
+    """Counts no tokens (it has no tokenizer): usage is reported only as estimates, when opted in."""
 
-    def __init__(self, model: str = "offline-extractive-1") -> None:
+    name = "offline"
+    endpoint = Endpoint()  # in process: no server, no sampling parameters
+
+    def __init__(self, model: str = "offline-extractive-1", estimate_tokens: bool = False) -> None:
         self.model = model
+        self.estimate_tokens = estimate_tokens
 
     async def run(self, request: LLMRequest) -> LLMOutput:
         op = request.operation
@@ -66,8 +70,9 @@ class OfflineProvider:
     def _out(self, request: LLMRequest, **fields: object) -> LLMOutput:
         produced = " ".join(str(v) for v in fields.values() if v is not None)
         prompt = request.text + (request.question or "")
-        usage = Usage(input_tokens=estimate_tokens(prompt), output_tokens=estimate_tokens(produced))
-        return LLMOutput(usage=usage, model=self.model, **fields)  # type: ignore[arg-type]
+        usage = with_estimates(Usage(), prompt, produced, self.estimate_tokens)
+        # "stop" is true here: the extractive answer is always complete, never cut at a limit
+        return LLMOutput(usage=usage, model=self.model, finish_reason="stop", **fields)  # type: ignore[arg-type]
 
 
 def summarize(text: str, max_words: int) -> str:

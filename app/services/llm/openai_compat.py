@@ -17,6 +17,8 @@ from typing import Any, Literal
 import httpx
 
 from app.services.llm.base import (
+    Endpoint,
+    LLMError,
     LLMOutput,
     LLMPermanentError,
     LLMRequest,
@@ -24,11 +26,12 @@ from app.services.llm.base import (
     SentimentResult,
     Usage,
 )
-from app.services.llm.text import estimate_tokens, int_option
+from app.services.llm.text import int_option, with_estimates
 
 _EXCERPT_CHARS = 200
 _FENCE = re.compile(r"^\s*```[A-Za-z0-9_-]*\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
 _OBJECT = re.compile(r"\{.*\}", re.DOTALL)
+_ERROR_CODE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")  # a vendor's code, never free text: error.type stays bounded
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]\s+|\d+[.)]\s+)")
 _SENTIMENTS: dict[str, Literal["positive", "negative", "neutral"]] = {
     "positive": "positive", "negative": "negative", "neutral": "neutral"}
@@ -37,8 +40,8 @@ _SENTIMENTS: dict[str, Literal["positive", "negative", "neutral"]] = {
 class RateLimitedError(LLMTransientError):
     """HTTP 429; ``retry_after`` is the server's ``Retry-After`` in seconds, when it sent one."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, retry_after: float | None = None, error_type: str | None = None) -> None:
+        super().__init__(message, error_type=error_type)
         self.retry_after = retry_after
 
 
@@ -48,9 +51,13 @@ class OpenAICompatibleProvider:
     max_tokens = 1024
 
     def __init__(self, base_url: str, model: str, api_key: str, timeout_s: float,
-                 client: httpx.AsyncClient | None = None) -> None:
+                 client: httpx.AsyncClient | None = None, estimate_tokens: bool = False) -> None:
         self.model = model
         self.url = base_url.rstrip("/") + "/chat/completions"
+        self.estimate_tokens = estimate_tokens
+        url = httpx.URL(self.url)
+        self.endpoint = Endpoint(address=url.host or None, port=url.port or (443 if url.scheme == "https" else 80),
+                                 temperature=self.temperature, max_tokens=self.max_tokens)
         self._api_key = api_key
         self._timeout = httpx.Timeout(timeout_s)
         self._owns_client = client is None
@@ -59,11 +66,18 @@ class OpenAICompatibleProvider:
     async def run(self, request: LLMRequest) -> LLMOutput:
         system, user = build_prompt(request)
         data = await self._complete(system, user)
-        content, finish_reason = _first_choice(data)
-        usage = _usage(data, prompt=system + user, completion=content)
-        model = data.get("model")
-        out: dict[str, Any] = {"usage": usage, "finish_reason": finish_reason,
-                               "model": model if isinstance(model, str) and model else self.model}
+        usage = reported_usage(data)
+        try:
+            content, finish_reason = _first_choice(data)
+            usage = with_estimates(usage, system + user, content, self.estimate_tokens)
+            return self._parse(request, content, {
+                "usage": usage, "finish_reason": finish_reason, "response_id": _text(data, "id"),
+                "model": _text(data, "model") or self.model})
+        except LLMError as exc:
+            exc.usage = usage  # the vendor answered: the tokens it reported were spent all the same
+            raise
+
+    def _parse(self, request: LLMRequest, content: str, out: dict[str, Any]) -> LLMOutput:
         if request.operation == "sentiment":
             sentiment = parse_sentiment(content)
             return LLMOutput(sentiment=sentiment, result=sentiment.sentiment, **out)
@@ -96,11 +110,12 @@ class OpenAICompatibleProvider:
         status = response.status_code
         if status >= 400:
             message = f"LLM API returned HTTP {status}: {self._excerpt(response)}"
+            code = error_code(response)
             if status == 429:
-                raise RateLimitedError(message, parse_retry_after(response.headers.get("retry-after")))
+                raise RateLimitedError(message, parse_retry_after(response.headers.get("retry-after")), code)
             if status >= 500:
-                raise LLMTransientError(message)
-            raise LLMPermanentError(message)
+                raise LLMTransientError(message, error_type=code)
+            raise LLMPermanentError(message, error_type=code)
         try:
             data = response.json()
         except ValueError:
@@ -189,7 +204,44 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _first_choice(data: dict[str, Any]) -> tuple[str, str]:
+def error_code(response: httpx.Response) -> str:
+    """The vendor's error code (``error.code``, else ``error.type`` of the OpenAI error body) when it
+    is an identifier, else the HTTP status code."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        for key in ("code", "type"):
+            value = error.get(key)
+            if isinstance(value, str) and _ERROR_CODE.fullmatch(value):
+                return value
+    return str(response.status_code)
+
+
+def reported_usage(data: dict[str, Any]) -> Usage:
+    """The counts the answer's ``usage`` holds (cached prompt and reasoning tokens included), ``None``
+    for each one it does not."""
+    usage = data.get("usage")
+    usage = usage if isinstance(usage, dict) else {}
+    return Usage(input_tokens=_count(usage, "prompt_tokens"), output_tokens=_count(usage, "completion_tokens"),
+                 cache_read_input_tokens=_count(usage.get("prompt_tokens_details"), "cached_tokens"),
+                 reasoning_output_tokens=_count(usage.get("completion_tokens_details"), "reasoning_tokens"))
+
+
+def _count(section: object, key: str) -> int | None:
+    value = section.get(key) if isinstance(section, dict) else None
+    # bool is an int in Python; a count is neither negative nor true/false
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _text(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _first_choice(data: dict[str, Any]) -> tuple[str, str | None]:
     choices = data.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise LLMPermanentError("LLM API answer has no choices")
@@ -198,13 +250,5 @@ def _first_choice(data: dict[str, Any]) -> tuple[str, str]:
     if not isinstance(content, str):
         raise LLMPermanentError("LLM API answer has no message content")
     finish_reason = choices[0].get("finish_reason")
-    return content, finish_reason if isinstance(finish_reason, str) else "stop"
-
-
-def _usage(data: dict[str, Any], prompt: str, completion: str) -> Usage:
-    usage = data.get("usage")
-    usage = usage if isinstance(usage, dict) else {}
-    given_in, given_out = usage.get("prompt_tokens"), usage.get("completion_tokens")
-    return Usage(input_tokens=given_in if isinstance(given_in, int) else estimate_tokens(prompt),
-                 output_tokens=given_out if isinstance(given_out, int) else estimate_tokens(completion))
+    return content, finish_reason if isinstance(finish_reason, str) and finish_reason else None
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
+
+from app.services.llm.base import Usage
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
@@ -38,6 +41,22 @@ def content_words(text: str) -> list[str]:
 def estimate_tokens(text: str) -> int:
     """Roughly what a BPE tokenizer counts: words and punctuation, long words split in pieces."""
     return sum(1 + len(t) // 8 for t in _TOKEN.findall(text))
+
+
+def with_estimates(reported: Usage, prompt: str, completion: str, estimate: bool) -> Usage:
+    """``reported`` unchanged, or, when the operator opted in to estimates, with each count the
+    provider left out estimated from the text and named in ``Usage.estimated``."""
+    if not estimate:
+        return reported
+    input_tokens, output_tokens = reported.input_tokens, reported.output_tokens
+    estimated: list[str] = []
+    if input_tokens is None:
+        input_tokens = estimate_tokens(prompt)
+        estimated.append("input")
+    if output_tokens is None:
+        output_tokens = estimate_tokens(completion)
+        estimated.append("output")
+    return replace(reported, input_tokens=input_tokens, output_tokens=output_tokens, estimated=tuple(estimated))
 
 
 def rank_sentences(text: str) -> list[tuple[float, int, str]]:

@@ -1,0 +1,70 @@
+"""GenAI numbers as Prometheus holds them after the real Collector: the offline provider reports no
+tokens unless estimates are switched on, and then every token series is marked estimated; a vendor's
+reported tokens arrive unmarked, with the server it called."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from tests.fakes.openai_server import FakeOpenAI
+from tests.helpers.processes import LiveService, RedisServer
+
+from .stack import SETUP_TIMEOUT, Stack, poll, prom_query, service_env
+
+pytestmark = [pytest.mark.pipeline, pytest.mark.timeout(SETUP_TIMEOUT + 240)]
+
+TEXT = "The release is fast and reliable. Users love the simpler setup. The docs still have a gap."
+
+
+def serve(stack: Stack, redis_url: str, **env: str) -> tuple[str, LiveService]:
+    name = f"genai-{uuid.uuid4().hex[:8]}"
+    service = LiveService(service_env(stack, redis_url, name, **env)).start()
+    with httpx.Client(base_url=service.url, timeout=30) as client:
+        for op in ("summarize", "sentiment", "key_points"):
+            body = {"text": f"{TEXT} ({name})", "operation": op}
+            assert client.post("/v1/text_processing/process", json=body).status_code == 200
+    return name, service
+
+
+def series(stack: Stack, promql: str) -> list[dict[str, str]]:
+    return [r["metric"] for r in prom_query(stack.prometheus, promql)]
+
+
+def test_offline_tokens_only_when_estimates_are_on_and_then_marked(stack: Stack, redis_server: RedisServer) -> None:
+    off, off_service = serve(stack, redis_server.url)
+    on, on_service = serve(stack, redis_server.url, LLM_ESTIMATE_TOKENS="true")
+    try:
+        # both services' calls have arrived (the duration metric), so an absent token series is real
+        for name in (off, on):
+            poll(lambda name=name: series(stack, f'gen_ai_client_operation_duration_seconds_count{{job="{name}"}}'),
+                 f"{name}'s GenAI call durations in Prometheus")
+        marked = poll(lambda: series(stack, f'gen_ai_client_token_usage_count{{job="{on}"}}'),
+                      "the estimated token series")
+        assert {m["gen_ai_token_type"] for m in marked} == {"input", "output"}
+        assert all(m.get("llm_obs_usage_estimated") == "true" for m in marked), marked
+        assert series(stack, f'gen_ai_client_token_usage_count{{job="{off}"}}') == []
+    finally:
+        off_service.stop()
+        on_service.stop()
+
+
+def test_a_vendors_reported_tokens_arrive_unmarked_with_its_server(stack: Stack, redis_server: RedisServer) -> None:
+    with FakeOpenAI() as fake:
+        fake.finish_reason = None  # and a vendor that gives no finish reason: none is invented
+        name, service = serve(stack, redis_server.url, LLM_PROVIDER="openai", LLM_BASE_URL=fake.base_url,
+                              LLM_MODEL="gpt-test", LLM_API_KEY="sk-test", LLM_ESTIMATE_TOKENS="true")
+        try:
+            tokens = poll(lambda: series(stack, f'gen_ai_client_token_usage_count{{job="{name}"}}'),
+                          "the vendor's token series")
+            assert {m["gen_ai_token_type"] for m in tokens} == {"input", "output"}
+            assert not [m for m in tokens if "llm_obs_usage_estimated" in m], tokens
+            assert {(m["server_address"], m["server_port"]) for m in tokens} == {("127.0.0.1", str(fake.port))}
+            with httpx.Client(base_url=service.url, timeout=30) as client:
+                answer = client.post("/v1/text_processing/process",
+                                     json={"text": f"{TEXT} again", "operation": "summarize"}).json()
+            assert answer["metadata"]["finish_reason"] is None and answer["metadata"]["input_tokens"] > 0
+        finally:
+            service.stop()
