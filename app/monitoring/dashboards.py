@@ -126,8 +126,9 @@ DASHBOARDS: dict[str, tuple[str, tuple[Panel, ...]]] = {
         Panel("AI token usage per second", (
             ('sum by (gen_ai_token_type) (rate(gen_ai_client_token_usage_sum{llm_obs_usage_estimated=""}[5m]))',
              "{{gen_ai_token_type}} reported"),
-            ('sum by (gen_ai_token_type) (rate(gen_ai_client_token_usage_sum{llm_obs_usage_estimated="true"}[5m]))',
-             "{{gen_ai_token_type}} estimated")), unit="short"),
+            # 0 (one unlabelled series) while no estimates are made, as they are not by default
+            ('sum by (gen_ai_token_type) (rate(gen_ai_client_token_usage_sum{llm_obs_usage_estimated="true"}[5m]))'
+             " or vector(0)", "{{gen_ai_token_type}} estimated")), unit="short"),
         Panel("Retries per second", (("sum by (app_operation) (rate(app_retry_attempts_total[5m])) or vector(0)",
                                       "{{app_operation}}"),), unit="short"),
     )),
