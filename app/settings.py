@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     # they are estimated from the text and marked llm_obs.usage.estimated (the GenAI conventions allow
     # estimates only when the user opts in).
     llm_estimate_tokens: bool = False
+    # Prompt and completion text in telemetry, the official GenAI utility's variable: NO_CONTENT (default),
+    # SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT. Captured text is masked (URL credentials, HTTP credentials,
+    # then GENAI_CONTENT_REDACTOR, a module:function taking and returning str) and cut at the bound.
+    otel_instrumentation_genai_capture_message_content: str = ""
+    genai_content_max_chars: int = Field(default=4096, ge=16, le=1_000_000)
+    genai_content_redactor: str = ""
     # LLM calls in flight at once, per worker process (process, batch items, retries alike; cache hits
     # take none); a call waits this long at most for a slot, then the request is a 503 with Retry-After.
     llm_max_concurrency: int = Field(default=8, ge=1, le=256)

@@ -1,7 +1,7 @@
 """One LLM call as the GenAI semantic conventions describe it (what ``opentelemetry-util-genai``
 emits for an inference): a CLIENT span ``chat {model}``, ``gen_ai.client.operation.duration`` and
-``gen_ai.client.token.usage``. Prompt and completion text are not recorded. Every call holds a slot
-of the concurrency limiter while it runs.
+``gen_ai.client.token.usage``. Every call holds a slot of the concurrency limiter while it
+runs. Prompt and completion text are captured only when the operator opts in (``genai_content``).
 
 Only what the provider reported is reported: no token count it left out (unless the operator opted
 in to estimates, and then marked ``llm_obs.usage.estimated``), no finish reason it did not give.
@@ -12,9 +12,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping
 
-from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+from opentelemetry._logs import Logger
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.util.types import AttributeValue
 
+from app.services.genai_content import EVENT_NAME, ContentCapture, span_attributes
 from app.services.llm.base import LLMError, LLMOutput, LLMProvider, LLMRequest, Usage
 from app.services.llm.limiter import ConcurrencyLimiter
 from instrumentation.instruments import Instruments
@@ -26,8 +28,11 @@ Attributes = dict[str, AttributeValue]
 
 class GenAIClient:
     def __init__(self, provider: LLMProvider, tracer: Tracer, instruments: Instruments,
-                 limiter: ConcurrencyLimiter) -> None:
+                 limiter: ConcurrencyLimiter, content: ContentCapture | None = None,
+                 events: Logger | None = None) -> None:
         self.provider = provider
+        self.content = content or ContentCapture()
+        self._events = events  # the LoggerProvider's, when logs are exported: content events go there
         self.limiter = limiter
         self._tracer = tracer
         self._instruments = instruments
@@ -63,11 +68,23 @@ class GenAIClient:
                 if usage is not None:
                     span.set_attributes(usage_attributes(usage))
                 self._record(time.perf_counter() - start, attrs, usage)
+                self._capture(span, request, None)
                 raise
             span.set_attributes(response_attributes(output))
+            self._capture(span, request, output)
             self._record(time.perf_counter() - start, {**self._base, "gen_ai.response.model": output.model},
                          output.usage)
             return output
+
+    def _capture(self, span: Span, request: LLMRequest, output: LLMOutput | None) -> None:
+        if not self.content.enabled:
+            return
+        messages = self.content.messages(*self.provider.messages(request), output)
+        if self.content.on_span:
+            span.set_attributes(span_attributes(messages))
+        if self.content.as_event and self._events is not None:
+            # inside the span: the record carries its trace and span id
+            self._events.emit(event_name=EVENT_NAME, attributes={**self._base, **messages})
 
     def _record(self, seconds: float, attrs: Attributes, usage: Usage | None) -> None:
         self._instruments.genai_duration.record(seconds, attrs)

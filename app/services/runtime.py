@@ -29,6 +29,7 @@ from app.notify import WebhookNotifier, event
 from app.resilience.manager import Resilience
 from app.resilience.presets import policy_for
 from app.services.genai import GenAIClient
+from app.services.genai_content import ContentCapture, load_redactor, parse_mode
 from app.services.llm.base import OPERATIONS, LLMProvider, LLMTransientError
 from app.services.llm.limiter import ConcurrencyLimiter
 from app.services.llm.offline import OfflineProvider
@@ -113,9 +114,12 @@ def build_services(settings: Settings, telemetry: Telemetry) -> Services:
                         recovery_timeout_s=settings.resilience_recovery_timeout_seconds,
                         base_delay_s=settings.resilience_base_delay_seconds)
     resilience = Resilience(policy, OPERATIONS, instruments, retry_on=(LLMTransientError,))
+    content = ContentCapture(parse_mode(settings.otel_instrumentation_genai_capture_message_content),
+                             settings.genai_content_max_chars, load_redactor(settings.genai_content_redactor))
     llm = GenAIClient(build_provider(settings, telemetry), telemetry.tracer_provider.get_tracer("app.llm"),
                       instruments, ConcurrencyLimiter(settings.llm_max_concurrency,
-                                                      settings.llm_queue_timeout_seconds, instruments))
+                                                      settings.llm_queue_timeout_seconds, instruments),
+                      content, telemetry.logs.provider.get_logger("app.llm") if telemetry.logs else None)
     limit = memory_limit_bytes(settings.memory_limit_mb)
     instruments.observe(PROCESS_MEMORY, lambda: [Observation(rss_bytes())])
     instruments.observe(MEMORY_LIMIT, lambda: [Observation(limit)])

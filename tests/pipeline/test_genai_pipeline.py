@@ -1,10 +1,13 @@
-"""GenAI numbers as Prometheus holds them after the real Collector: the offline provider reports no
+"""GenAI telemetry as the stores hold it after the real Collector: the offline provider reports no
 tokens unless estimates are switched on, and then every token series is marked estimated; a vendor's
-reported tokens arrive unmarked, with the server it called."""
+reported tokens arrive unmarked, with the server it called; prompt and completion text reach Jaeger
+and VictoriaLogs only when content capture is opted in."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -12,7 +15,17 @@ import pytest
 from tests.fakes.openai_server import FakeOpenAI
 from tests.helpers.processes import LiveService, RedisServer
 
-from .stack import SETUP_TIMEOUT, Stack, poll, prom_query, service_env
+from .stack import (
+    SETUP_TIMEOUT,
+    Stack,
+    jaeger_spans,
+    logsql,
+    otlp_attributes,
+    poll,
+    prom_query,
+    service_env,
+    traceparent,
+)
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.timeout(SETUP_TIMEOUT + 240)]
 
@@ -68,3 +81,43 @@ def test_a_vendors_reported_tokens_arrive_unmarked_with_its_server(stack: Stack,
             assert answer["metadata"]["finish_reason"] is None and answer["metadata"]["input_tokens"] > 0
         finally:
             service.stop()
+
+
+def chat_span(stack: Stack, trace_id: str) -> dict[str, Any]:
+    spans = poll(lambda: [otlp_attributes(s.get("attributes", [])) for _r, s in jaeger_spans(stack.jaeger, trace_id)
+                          if s["name"].startswith("chat ")], f"the chat span of trace {trace_id} in Jaeger")
+    return dict(spans[0])
+
+
+def test_content_is_absent_by_default_and_captured_when_opted_in(stack: Stack, redis_server: RedisServer) -> None:
+    secret = f"Jane Roe's ticket {uuid.uuid4().hex[:10]}"
+    # INFO: the access record is the default service's one log record of the request
+    off = LiveService(service_env(stack, redis_server.url, f"genai-off-{uuid.uuid4().hex[:6]}",
+                                  LOG_LEVEL="INFO")).start()
+    on = LiveService(service_env(stack, redis_server.url, f"genai-on-{uuid.uuid4().hex[:6]}",
+                                 OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT="SPAN_AND_EVENT")).start()
+    try:
+        traces = {}
+        for label, service in (("off", off), ("on", on)):
+            trace_id, header = traceparent()
+            body = {"text": f"{TEXT} {secret} ({label}).", "operation": "summarize"}  # two texts: no cache hit
+            resp = httpx.post(f"{service.url}/v1/text_processing/process", json=body,
+                              headers={"traceparent": header}, timeout=30)
+            assert resp.status_code == 200, resp.text
+            traces[label] = trace_id
+        captured = chat_span(stack, traces["on"])
+        (message,) = json.loads(captured["gen_ai.input.messages"])
+        assert secret in message["parts"][0]["content"]
+        assert json.loads(captured["gen_ai.output.messages"])[0]["role"] == "assistant"
+        event = poll(lambda: [r for r in logsql(stack.victorialogs, f'trace_id:{traces["on"]}')
+                              if secret in json.dumps(r)], "the content event in VictoriaLogs")
+        assert event[0]["span_id"] in {s["spanId"] for _r, s in jaeger_spans(stack.jaeger, traces["on"])}
+
+        plain = chat_span(stack, traces["off"])
+        assert not [k for k in plain if k.startswith(("gen_ai.input", "gen_ai.output", "gen_ai.system"))]
+        logs_off = poll(lambda: logsql(stack.victorialogs, f'trace_id:{traces["off"]}'),
+                        "the default service's access record in VictoriaLogs")
+        assert not [r for r in logs_off if secret in json.dumps(r)]
+    finally:
+        off.stop()
+        on.stop()

@@ -64,6 +64,10 @@ class OfflineProvider:
             return self._out(request, questions=qs)
         return self._out(request, result=answer(request.text, request.question or ""))
 
+    def messages(self, request: LLMRequest) -> tuple[str | None, str]:
+        # no prompt: the text (and the question) is the whole input
+        return None, request.text if request.question is None else f"{request.question}\n\n{request.text}"
+
     async def aclose(self) -> None:
         return None
 

@@ -89,6 +89,9 @@ class OpenAICompatibleProvider:
             return LLMOutput(questions=parse_lines(content)[:limit], **out)
         return LLMOutput(result=content.strip(), **out)
 
+    def messages(self, request: LLMRequest) -> tuple[str | None, str]:
+        return build_prompt(request)
+
     async def aclose(self) -> None:
         if self._owns_client:
             await self.client.aclose()
