@@ -12,12 +12,19 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Environment = Literal["development", "testing", "staging", "production"]
 PresetName = Literal["simple", "development", "production", "conservative"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class ModelPrice(BaseModel):
+    """One model's price, in US dollars per million tokens."""
+
+    input_per_million: float = Field(ge=0)
+    output_per_million: float = Field(ge=0)
 
 
 class Settings(BaseSettings):
@@ -61,6 +68,10 @@ class Settings(BaseSettings):
     otel_instrumentation_genai_capture_message_content: str = ""
     genai_content_max_chars: int = Field(default=4096, ge=16, le=1_000_000)
     genai_content_redactor: str = ""
+    # USD per million tokens by model, JSON: {"gpt-4o-mini": {"input_per_million": 0.15,
+    # "output_per_million": 0.6}}; reported tokens only are priced (llm_obs.gen_ai.client.cost).
+    llm_prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    llm_budget_usd_per_hour: float = Field(default=10.0, gt=0)  # the AiSpendHigh KPI's threshold
     # LLM calls in flight at once, per worker process (process, batch items, retries alike; cache hits
     # take none); a call waits this long at most for a slot, then the request is a 503 with Retry-After.
     llm_max_concurrency: int = Field(default=8, ge=1, le=256)

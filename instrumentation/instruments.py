@@ -32,6 +32,9 @@ LLM_ACTIVE: Final = "app.llm.concurrency.active"
 LLM_AT_ADMISSION: Final = "app.llm.concurrency.at_admission"
 LLM_QUEUE_WAIT: Final = "app.llm.queue.wait.duration"
 LLM_QUEUED: Final = "app.llm.queue.waiting"
+# The conventions define no cost: it lives in the project's namespace. "{USD}": an annotation, so the
+# Prometheus name carries no unit suffix (llm_obs_gen_ai_client_cost_total).
+GENAI_COST: Final = "llm_obs.gen_ai.client.cost"
 
 # How the gauges of several instances (workers, replicas) combine into the service's value at one
 # instant: bytes and entries add up; a breaker is as open as its most open copy; the memory limit is
@@ -94,6 +97,10 @@ class Instruments:
             CACHE_DURATION, unit="s",
             description="Duration of cache writes, and of lookups that went past the memory tier.",
             explicit_bucket_boundaries_advisory=list(CACHE_DURATION_BUCKETS),
+        )
+        self.genai_cost = meter.create_counter(
+            GENAI_COST, unit="{USD}",
+            description="US dollars spent on LLM calls, by token type: reported tokens at LLM_PRICES.",
         )
         self.breaker_transitions = meter.create_counter(
             BREAKER_TRANSITIONS, unit="{transition}", description="Circuit breaker state transitions.",

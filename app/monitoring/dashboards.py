@@ -129,6 +129,8 @@ DASHBOARDS: dict[str, tuple[str, tuple[Panel, ...]]] = {
             # 0 (one unlabelled series) while no estimates are made, as they are not by default
             ('sum by (gen_ai_token_type) (rate(gen_ai_client_token_usage_sum{llm_obs_usage_estimated="true"}[5m]))'
              " or vector(0)", "{{gen_ai_token_type}} estimated")), unit="short"),
+        Panel("AI spend (USD per hour)", (("(sum(rate(llm_obs_gen_ai_client_cost_total[5m])) or vector(0)) * 3600",
+                                           "spend"),), unit="currencyUSD", kpi="AiSpendHigh"),
         Panel("Retries per second", (("sum by (app_operation) (rate(app_retry_attempts_total[5m])) or vector(0)",
                                       "{{app_operation}}"),), unit="short"),
     )),

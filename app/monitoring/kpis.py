@@ -67,7 +67,8 @@ class KPI:
         return f"({condition}) and ({SAMPLE_COUNT_PROMQL[self.min_field]} >= {self.min_samples})"
 
 
-def build_catalog(cache_memory_warning_mb: float = 50.0, cache_memory_critical_mb: float = 100.0) -> tuple[KPI, ...]:
+def build_catalog(cache_memory_warning_mb: float = 50.0, cache_memory_critical_mb: float = 100.0,
+                  ai_budget_usd_per_hour: float = 10.0) -> tuple[KPI, ...]:
     quantile = "histogram_quantile({q}, sum by (le) (rate({metric}[5m]))) * 1000 > {{threshold}}"
     return (
         KPI("ApiLatencyP95High", "API response time P95", "p95_response_time", ">", 2000, "ms",
@@ -95,6 +96,11 @@ def build_catalog(cache_memory_warning_mb: float = 50.0, cache_memory_critical_m
         KPI("AiLatencyP95High", "AI service latency P95", "ai_p95_ms", ">", 30000.0, "ms", "warning",
             "ai_service", quantile.format(q=0.95, metric="gen_ai_client_operation_duration_seconds_bucket"),
             "ai_calls", 5),
+        # spend as a rate over the alert window, scaled to an hour: a burst that would blow the hourly
+        # budget is seen within minutes, not after the hour
+        KPI("AiSpendHigh", "AI spend rate", "ai_spend_usd_per_hour", ">", ai_budget_usd_per_hour, "USD/h",
+            "warning", "ai_service", "(sum(rate(llm_obs_gen_ai_client_cost_total[5m])) or vector(0)) * 3600"
+            " > {threshold}"),
         KPI("CircuitBreakerOpen", "Open circuit breakers", "open_breaker_count", ">", 0, "breakers",
             "critical", "resilience", "count(app_circuit_breaker_state == 2) > {threshold}"),
         KPI("ConfigLoadSlow", "Configuration load time", "config_load_ms", ">", 100.0, "ms", "info", "config",

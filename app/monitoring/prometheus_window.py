@@ -67,6 +67,7 @@ SERIES: tuple[Series, ...] = (
            ("gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model", "error.type")),
     Series(names.GENAI_TOKENS, "histogram", "{token}",
            ("gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model", "gen_ai.token.type")),
+    Series(names.GENAI_COST, "counter", "{USD}", ("gen_ai.provider.name", "gen_ai.request.model", "gen_ai.token.type")),
     Series(names.DB_DURATION, "histogram", "s", ("db.system.name", "db.operation.name", "error.type")),
     Series(names.CACHE_DURATION, "histogram", "s", ("app.cache.operation",)),
     Series(names.CONFIG_LOAD, "histogram", "s", ("app.config.source",), current=True),

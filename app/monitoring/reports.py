@@ -57,7 +57,8 @@ def memory_usage(m: Measurements, max_bytes: int, warning_mb: float, critical_mb
 
 def ai_metrics(m: Measurements) -> dict[str, Any]:
     return {"calls": m.ai_calls, "errors": m.ai_errors, "avg_response_time": m.ai_avg_ms,
-            "p95_response_time": m.ai_p95_ms, "input_tokens": m.input_tokens, "output_tokens": m.output_tokens}
+            "p95_response_time": m.ai_p95_ms, "input_tokens": m.input_tokens, "output_tokens": m.output_tokens,
+            "cost_usd": m.ai_cost_usd, "spend_usd_per_hour": m.ai_spend_usd_per_hour}
 
 
 def redis_metrics(m: Measurements) -> dict[str, Any]:

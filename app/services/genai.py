@@ -19,6 +19,7 @@ from opentelemetry.util.types import AttributeValue
 from app.services.genai_content import EVENT_NAME, ContentCapture, span_attributes
 from app.services.llm.base import LLMError, LLMOutput, LLMProvider, LLMRequest, Usage
 from app.services.llm.limiter import ConcurrencyLimiter
+from app.services.pricing import Price, cost
 from instrumentation.instruments import Instruments
 
 ESTIMATED = "llm_obs.usage.estimated"  # the project's namespace: the conventions have no such mark
@@ -29,8 +30,9 @@ Attributes = dict[str, AttributeValue]
 class GenAIClient:
     def __init__(self, provider: LLMProvider, tracer: Tracer, instruments: Instruments,
                  limiter: ConcurrencyLimiter, content: ContentCapture | None = None,
-                 events: Logger | None = None) -> None:
+                 events: Logger | None = None, prices: Mapping[str, Price] | None = None) -> None:
         self.provider = provider
+        self.prices = dict(prices or {})
         self.content = content or ContentCapture()
         self._events = events  # the LoggerProvider's, when logs are exported: content events go there
         self.limiter = limiter
@@ -67,13 +69,13 @@ class GenAIClient:
                 attrs = {**self._base, "error.type": error}
                 if usage is not None:
                     span.set_attributes(usage_attributes(usage))
-                self._record(time.perf_counter() - start, attrs, usage)
+                self._record(time.perf_counter() - start, attrs, usage, None)
                 self._capture(span, request, None)
                 raise
             span.set_attributes(response_attributes(output))
             self._capture(span, request, output)
             self._record(time.perf_counter() - start, {**self._base, "gen_ai.response.model": output.model},
-                         output.usage)
+                         output.usage, output.model)
             return output
 
     def _capture(self, span: Span, request: LLMRequest, output: LLMOutput | None) -> None:
@@ -86,11 +88,13 @@ class GenAIClient:
             # inside the span: the record carries its trace and span id
             self._events.emit(event_name=EVENT_NAME, attributes={**self._base, **messages})
 
-    def _record(self, seconds: float, attrs: Attributes, usage: Usage | None) -> None:
+    def _record(self, seconds: float, attrs: Attributes, usage: Usage | None, model: str | None) -> None:
         self._instruments.genai_duration.record(seconds, attrs)
         for token_type, count, estimated in token_records(usage):
             point = {**attrs, "gen_ai.token.type": token_type}
             self._instruments.genai_tokens.record(count, {**point, ESTIMATED: True} if estimated else point)
+        for token_type, usd in cost(self.prices, (model, self.provider.model), usage).items():
+            self._instruments.genai_cost.add(usd, {**attrs, "gen_ai.token.type": token_type})
 
 
 def error_type(exc: BaseException) -> str:

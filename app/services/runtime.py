@@ -33,6 +33,7 @@ from app.services.genai_content import ContentCapture, load_redactor, parse_mode
 from app.services.llm.base import OPERATIONS, LLMProvider, LLMTransientError
 from app.services.llm.limiter import ConcurrencyLimiter
 from app.services.llm.offline import OfflineProvider
+from app.services.pricing import Price
 from app.services.processing import TextProcessor
 from app.settings import Settings
 from instrumentation import Telemetry
@@ -119,11 +120,14 @@ def build_services(settings: Settings, telemetry: Telemetry) -> Services:
     llm = GenAIClient(build_provider(settings, telemetry), telemetry.tracer_provider.get_tracer("app.llm"),
                       instruments, ConcurrencyLimiter(settings.llm_max_concurrency,
                                                       settings.llm_queue_timeout_seconds, instruments),
-                      content, telemetry.logs.provider.get_logger("app.llm") if telemetry.logs else None)
+                      content, telemetry.logs.provider.get_logger("app.llm") if telemetry.logs else None,
+                      {model: Price(p.input_per_million, p.output_per_million)
+                       for model, p in settings.llm_prices.items()})
     limit = memory_limit_bytes(settings.memory_limit_mb)
     instruments.observe(PROCESS_MEMORY, lambda: [Observation(rss_bytes())])
     instruments.observe(MEMORY_LIMIT, lambda: [Observation(limit)])
-    catalog = build_catalog(settings.alert_memory_warning_mb, settings.alert_memory_critical_mb)
+    catalog = build_catalog(settings.alert_memory_warning_mb, settings.alert_memory_critical_mb,
+                            settings.llm_budget_usd_per_hour)
     instance = new_instance_id()
     instance_id = str(telemetry.resource.attributes.get("service.instance.id", instance))  # as OTLP names it
     cluster = None

@@ -84,6 +84,8 @@ def traffic(stack: Stack, redis_server: RedisServer, fake_llm: FakeOpenAI) -> It
     service = LiveService(service_env(stack, redis_server.url, name, LLM_PROVIDER="openai",
                                       LLM_BASE_URL=fake_llm.base_url, LLM_MODEL="gpt-test",
                                       LLM_API_KEY="sk-test", RESILIENCE_PRESET="development",
+                                      # priced, so the cost counter and its panel have data
+                                      LLM_PRICES='{"gpt-test": {"input_per_million": 0.15, "output_per_million": 0.6}}',
                                       RESILIENCE_BASE_DELAY_SECONDS="0")).start()
     traffic = Traffic(service, name)
     run = uuid.uuid4().hex[:6]

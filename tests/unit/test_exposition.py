@@ -34,6 +34,7 @@ def record_everything(telemetry: Telemetry) -> Snapshot:
     ins.genai_duration.record(31.0, {**GENAI, "error.type": "LLMTransientError"})
     ins.genai_tokens.record(250, {**GENAI, "gen_ai.token.type": "input"})
     ins.genai_tokens.record(60, {**GENAI, "gen_ai.token.type": "output"})
+    ins.genai_cost.add(0.0125, {**GENAI, "gen_ai.token.type": "input"})
     ins.db_duration.record(0.0012, {"db.system.name": "redis", "db.operation.name": "GET"})
     ins.cache_lookups.add(3, {"app.cache.result": "hit", "app.cache.tier": "memory", "app.operation": "summarize"})
     ins.cache_lookups.add(1, {"app.cache.result": "miss", "app.cache.tier": "none", "app.operation": "summarize"})
