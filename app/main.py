@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None, telemetry: Telemetry | None = N
     config_load_s = time.perf_counter() - start
     configure_logging(settings.log_level, settings.monitoring_log_level)
     telemetry = telemetry or build_telemetry(telemetry_config(settings))
-    telemetry.instruments.config_load.record(config_load_s, {"app.config.source": "environment"})
+    telemetry.instruments.config_load.record(config_load_s, {"llm_obs.config.source": "environment"})
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -51,8 +51,8 @@ def _is_redis(attrs: Mapping[str, object]) -> bool:
 
 def by_operation(window: Window) -> dict[str, dict[str, Any]]:
     """Hit ratio per text operation, every known operation listed (idle ones with 0 lookups)."""
-    hits = window.counter_by(CACHE_LOOKUPS, "app.operation", lambda a: a.get("app.cache.result") == "hit")
-    misses = window.counter_by(CACHE_LOOKUPS, "app.operation", lambda a: a.get("app.cache.result") == "miss")
+    hits = window.counter_by(CACHE_LOOKUPS, "llm_obs.operation", lambda a: a.get("llm_obs.cache.result") == "hit")
+    misses = window.counter_by(CACHE_LOOKUPS, "llm_obs.operation", lambda a: a.get("llm_obs.cache.result") == "miss")
     rows = {}
     for op in sorted(set(TTL_SECONDS) | set(hits) | set(misses)):
         h, m = int(hits.get(op, 0)), int(misses.get(op, 0))
@@ -63,7 +63,7 @@ def by_operation(window: Window) -> dict[str, dict[str, Any]]:
 
 def by_tier(window: Window) -> dict[str, dict[str, Any]]:
     """Which tier answered the hits: many Redis hits mean the memory tier is too small or too new."""
-    hits = window.counter_by(CACHE_LOOKUPS, "app.cache.tier", lambda a: a.get("app.cache.result") == "hit")
+    hits = window.counter_by(CACHE_LOOKUPS, "llm_obs.cache.tier", lambda a: a.get("llm_obs.cache.result") == "hit")
     total = sum(hits.values())
     return {tier: {"hits": int(hits.get(tier, 0)), "share_of_hits": percent(hits.get(tier, 0), total)}
             for tier in ("memory", "redis")}
@@ -79,7 +79,7 @@ def _latency(points: Mapping[str, Any], names: Iterable[str]) -> dict[str, dict[
 
 
 def lookup_latency(window: Window) -> dict[str, dict[str, Any]]:
-    return _latency(window.histogram_by(CACHE_DURATION, "app.cache.operation"), ("get", "set"))
+    return _latency(window.histogram_by(CACHE_DURATION, "llm_obs.cache.operation"), ("get", "set"))
 
 
 def redis_latency(window: Window, m: Measurements) -> dict[str, Any]:
@@ -159,7 +159,7 @@ def performance_analysis(hours: float, f: CacheFacts, now: float) -> dict[str, A
             "samples": {"cache_lookups": f.m.cache_lookups, "cache_get_timings": latency["get"]["count"],
                         "redis_operations": f.m.redis_operations, "memory_entries_inspected": len(f.blobs)},
             "sources": {"hit_ratio": CACHE_LOOKUPS, "lookup_latency": CACHE_DURATION, "redis_latency": DB_DURATION,
-                        "memory": "app.cache.memory.usage", "evictions": "memory tier eviction count since start",
+                        "memory": "llm_obs.cache.memory.usage", "evictions": "memory tier eviction count since start",
                         "compression": f"the memory tier's {COMPRESSION_SAMPLE} most recently used values"},
         },
     }

@@ -93,10 +93,10 @@ class TieredCache:
         self._lookups: dict[tuple[str, str, str], BoundCounter] = {}
         self.invalid: Counter[str] = Counter()  # entries read back that held no answer, by reason
         self._logged: OrderedDict[str, None] = OrderedDict()
-        self._get_duration = bind_histogram(instruments.cache_duration, {"app.cache.operation": "get"})
-        self._set_duration = bind_histogram(instruments.cache_duration, {"app.cache.operation": "set"})
-        instruments.observe(CACHE_MEMORY, lambda: [Observation(memory.bytes_used, {"app.cache.tier": "memory"})])
-        instruments.observe(CACHE_ENTRIES, lambda: [Observation(memory.entries, {"app.cache.tier": "memory"})])
+        self._get_duration = bind_histogram(instruments.cache_duration, {"llm_obs.cache.operation": "get"})
+        self._set_duration = bind_histogram(instruments.cache_duration, {"llm_obs.cache.operation": "set"})
+        instruments.observe(CACHE_MEMORY, lambda: [Observation(memory.bytes_used, {"llm_obs.cache.tier": "memory"})])
+        instruments.observe(CACHE_ENTRIES, lambda: [Observation(memory.entries, {"llm_obs.cache.tier": "memory"})])
 
     async def get(self, key: str, operation: str) -> CacheResult | None:
         start = time.perf_counter()
@@ -166,7 +166,8 @@ class TieredCache:
         counter = self._lookups.get(key)
         if counter is None:  # bound once per combination: the attribute work is a cost per request
             counter = bind_counter(self._instruments.cache_lookups,
-                                   {"app.cache.result": result, "app.cache.tier": tier, "app.operation": operation})
+                                   {"llm_obs.cache.result": result, "llm_obs.cache.tier": tier,
+                                    "llm_obs.operation": operation})
             self._lookups[key] = counter
         return counter
 

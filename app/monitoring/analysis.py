@@ -103,7 +103,7 @@ def dependencies_time(window: Window, request_ms: float) -> list[dict[str, Any]]
         _dependency("llm", window.histogram(names.GENAI_DURATION), window.histogram(names.GENAI_DURATION, failed),
                     window.histogram_by(names.GENAI_DURATION, "gen_ai.request.model"), request_ms),
         _dependency("cache", window.histogram(names.CACHE_DURATION), None,
-                    window.histogram_by(names.CACHE_DURATION, "app.cache.operation"), request_ms),
+                    window.histogram_by(names.CACHE_DURATION, "llm_obs.cache.operation"), request_ms),
     ]
     return sorted(rows, key=lambda r: -r["total_ms"])
 

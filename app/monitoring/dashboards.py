@@ -77,8 +77,8 @@ DASHBOARDS: dict[str, tuple[str, tuple[Panel, ...]]] = {
               (('count(ALERTS{alertstate="firing",severity="critical"}) or vector(0)', "critical alerts"),),
               kind="stat", description="0 = healthy; any critical KPI alert firing turns this red.",
               mappings=({"0": ("healthy", "green")},)),
-        Panel("Component health matrix: circuit breakers", (("max by (app_circuit_breaker_name) "
-              "(app_circuit_breaker_state)", "{{app_circuit_breaker_name}}"),), kind="state-timeline",
+        Panel("Component health matrix: circuit breakers", (("max by (llm_obs_circuit_breaker_name) "
+              "(llm_obs_circuit_breaker_state)", "{{llm_obs_circuit_breaker_name}}"),), kind="state-timeline",
               kpi="CircuitBreakerOpen", mappings=BREAKER_MAPPINGS),
         Panel("Component health matrix: Redis errors/s",
               (('sum(rate(db_client_operation_duration_seconds_count{db_system_name="redis",error_type!=""}[5m]))'
@@ -95,12 +95,13 @@ DASHBOARDS: dict[str, tuple[str, tuple[Panel, ...]]] = {
             (f"{_quantile(0.5, HTTP_BUCKET)} * 1000", "p50"),
             (f"{_quantile(0.95, HTTP_BUCKET)} * 1000", "p95"),
             (f"{_quantile(0.99, HTTP_BUCKET)} * 1000", "p99")), unit="ms", kpi="ApiLatencyP95High"),
-        Panel("Cache hit ratio", (('100 * (sum(rate(app_cache_lookups_total{app_cache_result="hit"}[5m])) or vector(0))'
-                                   " / sum(rate(app_cache_lookups_total[5m]))", "hit ratio"),),
+        Panel("Cache hit ratio",
+              (('100 * (sum(rate(llm_obs_cache_lookups_total{llm_obs_cache_result="hit"}[5m])) or vector(0))'
+                                   " / sum(rate(llm_obs_cache_lookups_total[5m]))", "hit ratio"),),
               unit="percent", kpi="CacheHitRatioLow"),
-        Panel("Memory usage (% of limit)", (("100 * sum(process_memory_usage_bytes) / max(app_memory_limit_bytes)",
+        Panel("Memory usage (% of limit)", (("100 * sum(process_memory_usage_bytes) / max(llm_obs_memory_limit_bytes)",
                                              "process"),), unit="percent", kpi="MemoryUsageHigh"),
-        Panel("Cache memory", (("sum(app_cache_memory_usage_bytes) / 1e6", "memory tier"),), unit="decmbytes",
+        Panel("Cache memory", (("sum(llm_obs_cache_memory_usage_bytes) / 1e6", "memory tier"),), unit="decmbytes",
               kpi="CacheMemoryWarning"),
         Panel("Error rate", ((f"100 * (sum(rate({HTTP_5XX}[5m])) or vector(0)) / sum(rate({HTTP_COUNT}[5m]))",
                               "5xx %"),), unit="percent", kpi="ApiErrorRateHigh"),
@@ -108,16 +109,16 @@ DASHBOARDS: dict[str, tuple[str, tuple[Panel, ...]]] = {
               unit="reqps"),
     )),
     "llm-infrastructure": ("LLM service: Infrastructure Status", (
-        Panel("Circuit breaker states", (("max by (app_circuit_breaker_name) (app_circuit_breaker_state)",
-                                          "{{app_circuit_breaker_name}}"),), kind="state-timeline",
+        Panel("Circuit breaker states", (("max by (llm_obs_circuit_breaker_name) (llm_obs_circuit_breaker_state)",
+                                          "{{llm_obs_circuit_breaker_name}}"),), kind="state-timeline",
               mappings=BREAKER_MAPPINGS),
         Panel("Redis latency P95", ((f"{_quantile(0.95, REDIS_BUCKET)} * 1000", "p95"),), unit="ms",
               kpi="RedisLatencyHigh"),
         Panel("Redis operations per second", ((
             'sum by (db_operation_name) (rate(db_client_operation_duration_seconds_count{db_system_name="redis"}[5m]))',
             "{{db_operation_name}}"),), unit="ops"),
-        Panel("Configuration load time", (("sum(app_config_load_duration_seconds_sum) / "
-                                           "sum(app_config_load_duration_seconds_count) * 1000", "load"),),
+        Panel("Configuration load time", (("sum(llm_obs_config_load_duration_seconds_sum) / "
+                                           "sum(llm_obs_config_load_duration_seconds_count) * 1000", "load"),),
               kind="stat", unit="ms", kpi="ConfigLoadSlow"),
         Panel("AI service response time P95 by model", ((
             f"{_quantile(0.95, 'gen_ai_client_operation_duration_seconds_bucket', 'le, gen_ai_request_model')} * 1000",
@@ -131,8 +132,9 @@ DASHBOARDS: dict[str, tuple[str, tuple[Panel, ...]]] = {
              " or vector(0)", "{{gen_ai_token_type}} estimated")), unit="short"),
         Panel("AI spend (USD per hour)", (("(sum(rate(llm_obs_gen_ai_client_cost_total[5m])) or vector(0)) * 3600",
                                            "spend"),), unit="currencyUSD", kpi="AiSpendHigh"),
-        Panel("Retries per second", (("sum by (app_operation) (rate(app_retry_attempts_total[5m])) or vector(0)",
-                                      "{{app_operation}}"),), unit="short"),
+        Panel("Retries per second",
+              (("sum by (llm_obs_operation) (rate(llm_obs_retry_attempts_total[5m])) or vector(0)",
+                                      "{{llm_obs_operation}}"),), unit="short"),
     )),
     "otel-collector": ("OpenTelemetry Collector health", (
         Panel("Spans received / exported per second", (

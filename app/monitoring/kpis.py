@@ -32,7 +32,7 @@ _ERROR_RATE = (
 # a percentile or a ratio on a handful of samples.
 SAMPLE_COUNT_PROMQL: dict[str, str] = {
     "requests": f"sum(increase(http_server_request_duration_seconds_count{{{_API}}}[5m]))",
-    "cache_lookups": "sum(increase(app_cache_lookups_total[5m]))",
+    "cache_lookups": "sum(increase(llm_obs_cache_lookups_total[5m]))",
     "redis_operations": 'sum(increase(db_client_operation_duration_seconds_count{db_system_name="redis"}[5m]))',
     "ai_calls": "sum(increase(gen_ai_client_operation_duration_seconds_count[5m]))",
 }
@@ -80,16 +80,17 @@ def build_catalog(cache_memory_warning_mb: float = 50.0, cache_memory_critical_m
         KPI("ApiErrorRateCritical", "API error rate (degraded)", "error_rate", ">", 5.0, "%", "critical", "api",
             _ERROR_RATE, "requests", 10),
         KPI("CacheHitRatioLow", "Cache hit ratio", "hit_ratio", "<", 70.0, "%", "warning", "cache",
-            '100 * (sum(rate(app_cache_lookups_total{app_cache_result="hit"}[5m])) or vector(0))'
-            " / sum(rate(app_cache_lookups_total[5m])) < {threshold}", "cache_lookups", 20),
+            '100 * (sum(rate(llm_obs_cache_lookups_total{llm_obs_cache_result="hit"}[5m])) or vector(0))'
+            " / sum(rate(llm_obs_cache_lookups_total[5m])) < {threshold}", "cache_lookups", 20),
         # Workers of one host share its limit: their memory added up, against the one limit (the
         # in-process view merges the limit gauge with max too, see GAUGE_MERGE).
         KPI("MemoryUsageHigh", "Process memory of its limit", "memory_usage_percent", ">", 80.0, "%",
-            "warning", "system", "100 * sum(process_memory_usage_bytes) / max(app_memory_limit_bytes) > {threshold}"),
+            "warning", "system",
+            "100 * sum(process_memory_usage_bytes) / max(llm_obs_memory_limit_bytes) > {threshold}"),
         KPI("CacheMemoryWarning", "Cache memory", "cache_memory_mb", ">", cache_memory_warning_mb, "MB",
-            "warning", "cache", "sum(app_cache_memory_usage_bytes) / 1e6 > {threshold}"),
+            "warning", "cache", "sum(llm_obs_cache_memory_usage_bytes) / 1e6 > {threshold}"),
         KPI("CacheMemoryCritical", "Cache memory", "cache_memory_mb", ">", cache_memory_critical_mb, "MB",
-            "critical", "cache", "sum(app_cache_memory_usage_bytes) / 1e6 > {threshold}"),
+            "critical", "cache", "sum(llm_obs_cache_memory_usage_bytes) / 1e6 > {threshold}"),
         KPI("RedisLatencyHigh", "Redis response time P95", "redis_p95_ms", ">", 10.0, "ms", "warning", "redis",
             quantile.format(q=0.95, metric='db_client_operation_duration_seconds_bucket{db_system_name="redis"}'),
             "redis_operations", 10),
@@ -102,8 +103,8 @@ def build_catalog(cache_memory_warning_mb: float = 50.0, cache_memory_critical_m
             "warning", "ai_service", "(sum(rate(llm_obs_gen_ai_client_cost_total[5m])) or vector(0)) * 3600"
             " > {threshold}"),
         KPI("CircuitBreakerOpen", "Open circuit breakers", "open_breaker_count", ">", 0, "breakers",
-            "critical", "resilience", "count(app_circuit_breaker_state == 2) > {threshold}"),
+            "critical", "resilience", "count(llm_obs_circuit_breaker_state == 2) > {threshold}"),
         KPI("ConfigLoadSlow", "Configuration load time", "config_load_ms", ">", 100.0, "ms", "info", "config",
-            "sum(app_config_load_duration_seconds_sum) / sum(app_config_load_duration_seconds_count) * 1000"
+            "sum(llm_obs_config_load_duration_seconds_sum) / sum(llm_obs_config_load_duration_seconds_count) * 1000"
             " > {threshold}"),
     )

@@ -93,9 +93,9 @@ def measure(window: Window) -> Measurements:
     errors = window.histogram(names.HTTP_SERVER_DURATION, is_server_error)
     requests = http.count if http else 0
     error_count = errors.count if errors else 0
-    lookups = window.counter_by(names.CACHE_LOOKUPS, "app.cache.result")
+    lookups = window.counter_by(names.CACHE_LOOKUPS, "llm_obs.cache.result")
     hits, misses = lookups.get("hit", 0.0), lookups.get("miss", 0.0)
-    cache_get = window.histogram(names.CACHE_DURATION, lambda a: a.get("app.cache.operation") == "get")
+    cache_get = window.histogram(names.CACHE_DURATION, lambda a: a.get("llm_obs.cache.operation") == "get")
     ai = window.histogram(names.GENAI_DURATION)
     ai_errors = window.histogram(names.GENAI_DURATION, lambda a: "error.type" in a)
     tokens = window.histogram_by(names.GENAI_TOKENS, "gen_ai.token.type")
@@ -104,7 +104,7 @@ def measure(window: Window) -> Measurements:
         names.DB_DURATION, lambda a: a.get("db.system.name") == "redis" and "error.type" in a)
     config = window.new.histogram_series(names.CONFIG_LOAD)
     config_point = next(iter(config.values()), None)
-    states = {str(dict(attrs).get("app.circuit_breaker.name")): STATE_NAMES.get(int(v), "unknown")
+    states = {str(dict(attrs).get("llm_obs.circuit_breaker.name")): STATE_NAMES.get(int(v), "unknown")
               for attrs, v in window.new.series(names.BREAKER_STATE).items()}
     process_mb = window.gauge(names.PROCESS_MEMORY) / 1e6
     memory_limit_mb = window.gauge(names.MEMORY_LIMIT) / 1e6

@@ -1,7 +1,7 @@
 """Memory over time and what holds it: the process, the cache tiers, and the monitoring itself.
 
-Trends read the gauges the snapshot history keeps (``process.memory.usage``, ``app.cache.memory.usage``,
-``app.memory.limit``), so they reach as far back as the history does, at its thinned resolution. A
+Trends read the gauges the snapshot history keeps (``process.memory.usage``, ``llm_obs.cache.memory.usage``,
+``llm_obs.memory.limit``), so they reach as far back as the history does, at its thinned resolution. A
 growth rate is the least-squares slope over every kept point; a projection is where that slope meets a
 limit, ``null`` when memory is not growing (at this rate it never gets there).
 """

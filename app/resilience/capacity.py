@@ -42,7 +42,7 @@ def capacity_analysis(window: Window, slices: Sequence[Window], max_concurrency:
     admitted = window.histogram(LLM_AT_ADMISSION)
     peak_in_flight = highest_value(admitted, max_concurrency)
     waits = window.histogram(LLM_QUEUE_WAIT)
-    refusals = window.histogram(LLM_QUEUE_WAIT, lambda a: a.get("app.llm.queue.outcome") == "rejected")
+    refusals = window.histogram(LLM_QUEUE_WAIT, lambda a: a.get("llm_obs.llm.queue.outcome") == "rejected")
     rejected = refusals.count if refusals is not None else 0
     utilization = percent(peak_in_flight, max_concurrency)
     avg_s = row["ai_avg_ms"] / 1000.0

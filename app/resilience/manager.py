@@ -38,7 +38,7 @@ class Resilience:
         }
         self.retries: dict[str, int] = dict.fromkeys(operations, 0)
         self.changes: list[dict[str, Any]] = []
-        self._retry_attrs = {op: {"app.operation": op} for op in operations}
+        self._retry_attrs = {op: {"llm_obs.operation": op} for op in operations}
         instruments.observe(BREAKER_STATE, self._observe_states)
 
     async def call(self, operation: str, fn: Callable[[], Awaitable[T]]) -> T:
@@ -124,10 +124,11 @@ class Resilience:
         log = _log.warning if new == "open" else _log.info
         log("circuit breaker %s: %s -> %s", name, old, new)
         self._instruments.breaker_transitions.add(
-            1, {"app.circuit_breaker.name": name, "app.circuit_breaker.from": old, "app.circuit_breaker.to": new})
+            1, {"llm_obs.circuit_breaker.name": name, "llm_obs.circuit_breaker.from": old,
+                "llm_obs.circuit_breaker.to": new})
 
     def _observe_states(self) -> list[Observation]:
-        return [Observation(BREAKER_STATE_VALUES[b.state], {"app.circuit_breaker.name": name})
+        return [Observation(BREAKER_STATE_VALUES[b.state], {"llm_obs.circuit_breaker.name": name})
                 for name, b in self.breakers.items()]
 
     @staticmethod

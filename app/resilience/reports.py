@@ -2,8 +2,8 @@
 windows over the OpenTelemetry snapshots.
 
 Counts come from the breakers (``CircuitBreaker.as_dict()``) and from the instruments
-(``app.retry.attempts``, ``app.circuit_breaker.transitions``, ``gen_ai.client.operation.duration``,
-``app.cache.lookups``); nothing here keeps a tally of its own. Units as ``app.monitoring.reports.UNITS``.
+(``llm_obs.retry.attempts``, ``llm_obs.circuit_breaker.transitions``, ``gen_ai.client.operation.duration``,
+``llm_obs.cache.lookups``); nothing here keeps a tally of its own. Units as ``app.monitoring.reports.UNITS``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from app.resilience.timeline import Period, preset_time
 from instrumentation.instruments import BREAKER_TRANSITIONS, CACHE_LOOKUPS, GENAI_DURATION, RETRY_ATTEMPTS
 
 BreakerView = Mapping[str, Any]  # CircuitBreaker.as_dict()
-NAME, TO, OPERATION = "app.circuit_breaker.name", "app.circuit_breaker.to", "app.operation"
+NAME, TO, OPERATION = "llm_obs.circuit_breaker.name", "llm_obs.circuit_breaker.to", "llm_obs.operation"
 TRANSITION_FIELDS = {"open": "circuit_breaker_opens", "half_open": "circuit_breaker_half_opens",
                      "closed": "circuit_breaker_closes"}
 # A trend moves when the later half of the window differs from the earlier half by more than this.
@@ -210,7 +210,7 @@ def requests_by_hour(slices: Sequence[Window]) -> dict[str, int]:
 def usage_patterns(window: Window, slices: Sequence[Window], breakers: Mapping[str, BreakerView],
                    operations: Sequence[str], periods: Sequence[Period], hours: float) -> dict[str, Any]:
     requests = window.counter_by(CACHE_LOOKUPS, OPERATION)
-    hits = window.counter_by(CACHE_LOOKUPS, OPERATION, lambda a: a.get("app.cache.result") == "hit")
+    hits = window.counter_by(CACHE_LOOKUPS, OPERATION, lambda a: a.get("llm_obs.cache.result") == "hit")
     retries = window.counter_by(RETRY_ATTEMPTS, OPERATION)
     total = sum(requests.get(op, 0.0) for op in operations)
     per_op: dict[str, dict[str, Any]] = {}

@@ -56,7 +56,7 @@ class GenAIClient:
         start = time.perf_counter()
         with self._tracer.start_as_current_span(
                 f"chat {self.provider.model}", kind=SpanKind.CLIENT,
-                attributes={**self._base, **self._request, "app.operation": request.operation},
+                attributes={**self._base, **self._request, "llm_obs.operation": request.operation},
                 record_exception=False, set_status_on_exception=False) as span:
             try:
                 output = await self.provider.run(request)

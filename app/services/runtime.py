@@ -163,7 +163,8 @@ def build_services(settings: Settings, telemetry: Telemetry) -> Services:
     def fired(alert: Alert) -> None:
         _log.warning("alert %s (%s) firing: %s", alert.name, alert.severity, alert.message)
         if leads():
-            instruments.alerts_fired.add(1, {"alertname": alert.name, "severity": alert.severity})
+            instruments.alerts_fired.add(1, {"llm_obs.alert.name": alert.name,
+                                             "llm_obs.alert.severity": alert.severity})
             changed(alert, "alert.fired")
 
     def resolved(alert: Alert) -> None:

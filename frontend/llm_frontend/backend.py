@@ -131,7 +131,7 @@ class BackendClient:
     def action(self, name: str, **attributes: str) -> Iterator[Action]:
         """A span named ``name`` (``frontend.*``) around everything done inside; the HTTPX spans and the
         backend's server span are its children. A failure marks the span as an error and propagates."""
-        attrs = {f"app.{k}": v for k, v in attributes.items()}
+        attrs = {f"llm_obs.{k}": v for k, v in attributes.items()}  # the project's namespace
         with self._tracer.start_as_current_span(name, kind=SpanKind.INTERNAL, attributes=attrs,
                                                 record_exception=False, set_status_on_exception=False) as span:
             act = Action(self._client, span, self.base_url)

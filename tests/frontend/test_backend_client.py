@@ -50,7 +50,7 @@ def test_one_action_is_one_trace_and_carries_traceparent_and_key() -> None:
     action = spans["frontend.process_text"]
     http = next(s for s in spans.values() if s.kind == SpanKind.CLIENT)
     assert http.parent is not None and http.parent.span_id == action.context.span_id
-    assert action.attributes is not None and action.attributes["app.operation"] == "summarize"
+    assert action.attributes is not None and action.attributes["llm_obs.operation"] == "summarize"
 
 
 def test_the_operations_page_sends_the_operator_key_and_v1_the_client_key() -> None:

@@ -54,7 +54,7 @@ def test_one_click_is_one_trace_from_frontend_to_llm(browser: Browser, collector
     # frontend: the user action (the root) -> its HTTPX CLIENT span
     action = next(s for s, _a in by_service[FRONTEND_SERVICE] if s["name"] == "frontend.process_text")
     assert not action.get("parentSpanId"), "the click's span is the root of the trace"
-    assert otlp_attributes(action["attributes"])["app.operation"] == "key_points"
+    assert otlp_attributes(action["attributes"])["llm_obs.operation"] == "key_points"
     client = [(s, a) for s, a in by_service[FRONTEND_SERVICE] if s.get("kind") == CLIENT]
     assert len(client) == 1, [s["name"] for s, _a in by_service[FRONTEND_SERVICE]]
     client_span, client_attrs = client[0]

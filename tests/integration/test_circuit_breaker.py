@@ -83,7 +83,7 @@ def test_resilience_preset_changes_the_attempts(client_for: Any, fake: FakeOpenA
     assert ask(client, 30).status_code == 502
     assert fake.calls == attempts
     snapshot = client.get("/internal/monitoring/metrics", params={"format": "prometheus"}).text
-    assert f'app_retry_attempts_total{{app_operation="summarize"}} {attempts - 1}' in snapshot
+    assert f'llm_obs_retry_attempts_total{{llm_obs_operation="summarize"}} {attempts - 1}' in snapshot
 
 
 def test_transient_failure_is_retried_and_answered(client_for: Any, fake: FakeOpenAI) -> None:

@@ -53,9 +53,9 @@ def test_twenty_parallel_calls_reach_the_vendor_two_at_a_time(client_for: Any, f
         with held(fake):
             futures = [pool.submit(client.post, PROCESS, json=body(n)) for n in range(20)]
             # the limit's worth at the vendor and the rest queued in the service: then the vendor answers
-            wait_until(lambda: exposed(client, "app_llm_queue_waiting 18") and fake.in_flight == LIMIT,
+            wait_until(lambda: exposed(client, "llm_obs_llm_queue_waiting 18") and fake.in_flight == LIMIT,
                        what="2 calls at the vendor and 18 queued")
-            assert exposed(client, f"app_llm_concurrency_active {LIMIT}")
+            assert exposed(client, f"llm_obs_llm_concurrency_active {LIMIT}")
         responses = [f.result() for f in futures]
 
     assert [r.status_code for r in responses] == [200] * 20
@@ -65,7 +65,7 @@ def test_twenty_parallel_calls_reach_the_vendor_two_at_a_time(client_for: Any, f
     assert concurrency["peak_utilization_percent"] == 100.0
     assert concurrency["calls_admitted"] == 20
     assert concurrency["calls_waited"] >= 18 and concurrency["calls_rejected"] == 0
-    assert exposed(client, "app_llm_concurrency_active 0") and exposed(client, "app_llm_queue_waiting 0")
+    assert exposed(client, "llm_obs_llm_concurrency_active 0") and exposed(client, "llm_obs_llm_queue_waiting 0")
 
 
 def test_past_the_wait_the_excess_gets_503_with_retry_after(client_for: Any, fake: FakeOpenAI) -> None:

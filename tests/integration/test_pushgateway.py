@@ -53,10 +53,10 @@ def test_metrics_are_pushed_per_instance(client_for: Any, pushgateway: str) -> N
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         found = httpx.get(f"{pushgateway}/metrics", timeout=2).text
-        if "app_cache_lookups_total{" in found and instance in found:
+        if "llm_obs_cache_lookups_total{" in found and instance in found:
             break
         time.sleep(0.3)
-    lines = [line for line in found.splitlines() if line.startswith("app_cache_lookups_total{")]
+    lines = [line for line in found.splitlines() if line.startswith("llm_obs_cache_lookups_total{")]
     expected = ('job="llm-text-service"', f'instance="{instance}"')
     assert lines and all(all(label in line for label in expected) for line in lines), (instance, lines)
     health = client.get("/internal/monitoring/health").json()["components"]["telemetry"]["exporters"]

@@ -50,7 +50,7 @@ class Instance:
 
     def requests(self, n: int) -> None:
         for _ in range(n):
-            self.telemetry.instruments.cache_lookups.add(1, {"app.cache.result": "hit"})
+            self.telemetry.instruments.cache_lookups.add(1, {"llm_obs.cache.result": "hit"})
 
     def tick(self) -> Snapshot:
         snapshot = self.history.record()
@@ -61,7 +61,7 @@ class Instance:
         """The lookups each other instance had at its latest snapshot, as this one sees them."""
         members = self.view.members()
         assert members is not None
-        return {m.id: m.snapshots[-1].values.get(("app.cache.lookups", (("app.cache.result", "hit"),)), 0.0)
+        return {m.id: m.snapshots[-1].values.get(("llm_obs.cache.lookups", (("llm_obs.cache.result", "hit"),)), 0.0)
                 for m in members if m.snapshots}
 
     def close(self) -> None:

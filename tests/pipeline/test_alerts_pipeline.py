@@ -127,7 +127,7 @@ def cache_all_misses_test(rules_file: Path) -> str:
         "evaluation_interval": "15s",
         "tests": [{
             "interval": "15s",
-            "input_series": [{"series": 'app_cache_lookups_total{app_cache_result="miss",job="svc"}',
+            "input_series": [{"series": 'llm_obs_cache_lookups_total{llm_obs_cache_result="miss",job="svc"}',
                               "values": "0+2x40"}],
             "alert_rule_test": [{"eval_time": "10m", "alertname": "CacheHitRatioLow",
                                  "exp_alerts": [{"exp_labels": rule["labels"], "exp_annotations": annotations}]}],

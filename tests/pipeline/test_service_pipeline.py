@@ -145,7 +145,7 @@ def collector_binary() -> Path:
 
 def test_every_queried_name_exists_and_every_panel_has_data(stack: Stack, traffic: Traffic) -> None:
     where = queried_names()
-    assert "http_server_request_duration_seconds_bucket" in where and "app_cache_lookups_total" in where
+    assert "http_server_request_duration_seconds_bucket" in where and "llm_obs_cache_lookups_total" in where
 
     binary = collector_binary().read_bytes()
     for name, instrument in FAILURE_ONLY.items():
@@ -184,8 +184,8 @@ def test_cache_hits_and_misses_and_4xx_are_visible(stack: Stack, traffic: Traffi
     job = f'job="{traffic.name}"'
 
     def lookups() -> dict[str, float]:
-        series = stack.query(f"sum by (app_cache_result) (app_cache_lookups_total{{{job}}})")
-        return {s["metric"].get("app_cache_result", ""): float(s["value"][1]) for s in series}
+        series = stack.query(f"sum by (llm_obs_cache_result) (llm_obs_cache_lookups_total{{{job}}})")
+        return {s["metric"].get("llm_obs_cache_result", ""): float(s["value"][1]) for s in series}
 
     found = poll(lambda: (v := lookups()) and v.get("hit", 0) >= 5 and v.get("miss", 0) >= 5 and v,
                  "cache hits and misses of this service in Prometheus")
@@ -200,7 +200,8 @@ def test_cache_hits_and_misses_and_4xx_are_visible(stack: Stack, traffic: Traffi
                  "gen_ai_client_operation_duration_seconds_count")
     assert {s["metric"]["gen_ai_request_model"] for s in genai} == {"gpt-test"}
     assert {s["metric"]["gen_ai_provider_name"] for s in genai} == {"openai"}
-    retries = poll(lambda: stack.query(f"app_retry_attempts_total{{{job}}} > 0"), "app_retry_attempts_total > 0")
+    retries = poll(lambda: stack.query(f"llm_obs_retry_attempts_total{{{job}}} > 0"),
+                   "llm_obs_retry_attempts_total > 0")
     assert retries
 
 
@@ -359,13 +360,13 @@ def _pusher_wired() -> bool:
 
 @pytest.mark.xfail(condition=not _pusher_wired(), reason="waiting for wiring", strict=False)
 def test_external_monitoring_pushes_to_the_pushgateway(stack: Stack, traffic: Traffic) -> None:
-    sample = re.compile(r'^app_cache_lookups_total\{[^}]*job="' + re.escape(traffic.name) + r'"', re.M)
+    sample = re.compile(r'^llm_obs_cache_lookups_total\{[^}]*job="' + re.escape(traffic.name) + r'"', re.M)
 
     def pushed() -> bool:
         return bool(sample.search(httpx.get(f"{stack.pushgateway_url}/metrics", timeout=5).text))
 
-    poll(pushed, f'app_cache_lookups_total{{job="{traffic.name}"}} on the Pushgateway', timeout=20)
+    poll(pushed, f'llm_obs_cache_lookups_total{{job="{traffic.name}"}} on the Pushgateway', timeout=20)
     # Prometheus sees that the service pushes (push_time_seconds per group) but keeps only the series
     # that came through the Collector (they carry service_name): the pushed copies would double sums.
     poll(lambda: stack.query(f'push_time_seconds{{job="{traffic.name}"}}'), "push_time_seconds in Prometheus")
-    assert not stack.query(f'app_cache_lookups_total{{job="{traffic.name}",service_name=""}}')
+    assert not stack.query(f'llm_obs_cache_lookups_total{{job="{traffic.name}",service_name=""}}')

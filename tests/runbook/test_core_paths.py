@@ -86,7 +86,7 @@ def test_prometheus_format_passes_promtool(service: LiveService) -> None:
     traffic(service)
     text = subprocess.run(["curl", "-s", f"{service.url}/internal/monitoring/metrics?format=prometheus"],
                           capture_output=True, text=True, timeout=10, check=True).stdout
-    for name in ("http_server_request_duration_seconds_bucket", "app_cache_lookups_total",
+    for name in ("http_server_request_duration_seconds_bucket", "llm_obs_cache_lookups_total",
                  "gen_ai_client_operation_duration_seconds_bucket", "db_client_operation_duration_seconds_bucket"):
         assert name in text
     promtool = shutil.which("promtool")

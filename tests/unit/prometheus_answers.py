@@ -37,14 +37,14 @@ REAL: dict[pw.QueryKey, dict[str, Any]] = {
     ("gen_ai.client.token.usage", "bucket"): success(*buckets(
         {"gen_ai_token_type": "input"}, {"+Inf": "3", "1.0": "0", "4.0": "0", "16.0": "3", "1.048576e+06": "3"})),
     ("gen_ai.client.token.usage", "sum"): success(({"gen_ai_token_type": "input"}, "27")),
-    ("app.cache.lookups", "value"): success(
-        ({"app_cache_result": "hit", "app_cache_tier": "memory", "app_operation": "summarize"}, "4"),
-        ({"app_cache_result": "miss", "app_cache_tier": "none", "app_operation": "summarize"}, "3")),
-    ("app.cache.memory.usage", "value"): success(({"app_cache_tier": "memory"}, "1086")),
-    ("app.circuit_breaker.state", "value"): success(({"app_circuit_breaker_name": "ai_service"}, "2"),
-                                                    ({"app_circuit_breaker_name": "summarize"}, "0")),
+    ("llm_obs.cache.lookups", "value"): success(
+        ({"llm_obs_cache_result": "hit", "llm_obs_cache_tier": "memory", "llm_obs_operation": "summarize"}, "4"),
+        ({"llm_obs_cache_result": "miss", "llm_obs_cache_tier": "none", "llm_obs_operation": "summarize"}, "3")),
+    ("llm_obs.cache.memory.usage", "value"): success(({"llm_obs_cache_tier": "memory"}, "1086")),
+    ("llm_obs.circuit_breaker.state", "value"): success(({"llm_obs_circuit_breaker_name": "ai_service"}, "2"),
+                                                    ({"llm_obs_circuit_breaker_name": "summarize"}, "0")),
     ("process.memory.usage", "value"): success(({}, "89350144")),
-    ("app.memory.limit", "value"): success(({}, "1000000000")),
+    ("llm_obs.memory.limit", "value"): success(({}, "1000000000")),
     pw.REQUESTS_BY_INSTANCE: success(({"instance": "7e62cb89"}, "5"), ({"instance": "0a1b2c3d"}, "2")),
     pw.LAST_SEEN_BY_INSTANCE: success(({"instance": "7e62cb89"}, "0.9589998722076416")),
     pw.DATA_START: success(({}, str(NOW - 187.424))),

@@ -29,7 +29,7 @@ def slow_llm_traffic(telemetry: Telemetry) -> Window:
         hist.record(3.0, request_attrs(API_ROUTE, 500 if i < 2 else 200))
         ins.genai_duration.record(2.5, LLM)
         ins.db_duration.record(0.002, REDIS_GET)
-        ins.cache_duration.record(0.003, {"app.cache.operation": "get"})
+        ins.cache_duration.record(0.003, {"llm_obs.cache.operation": "get"})
     hist.record(0.004, request_attrs("/health", 200, "GET"))
     return Window(old, telemetry.reader.snapshot(1300.0))
 

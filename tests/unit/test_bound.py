@@ -124,12 +124,12 @@ def test_the_api_no_op_instrument_is_accepted() -> None:
 def test_the_services_own_providers_take_the_fast_path(telemetry: Telemetry) -> None:
     """With the pinned SDK the binding resolves (no silent fallback): what the benchmark figures rely on."""
     hist = bind_histogram(telemetry.instruments.db_duration, {"db.system.name": "redis"})
-    count = bind_counter(telemetry.instruments.cache_lookups, {"app.cache.result": "hit"})
+    count = bind_counter(telemetry.instruments.cache_lookups, {"llm_obs.cache.result": "hit"})
     hist.record(0.001)
     count.add(3)
     assert hist._binding and hist._binding[1] and count._binding and count._binding[1]
     snap = telemetry.reader.snapshot()
-    assert sum(snap.series("app.cache.lookups").values()) == 3
+    assert sum(snap.series("llm_obs.cache.lookups").values()) == 3
 
 
 def test_a_bound_set_never_recorded_exports_nothing_as_on_the_sdk_path() -> None:

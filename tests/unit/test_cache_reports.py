@@ -33,8 +33,8 @@ REDIS_UP = {"url": "redis://127.0.0.1:6379", "available": True, "last_error": No
 
 def lookups(telemetry: Telemetry, op: str, hits: int, misses: int, tier: str = "memory") -> None:
     counter = telemetry.instruments.cache_lookups
-    counter.add(hits, {"app.cache.result": "hit", "app.cache.tier": tier, "app.operation": op})
-    counter.add(misses, {"app.cache.result": "miss", "app.cache.tier": "none", "app.operation": op})
+    counter.add(hits, {"llm_obs.cache.result": "hit", "llm_obs.cache.tier": tier, "llm_obs.operation": op})
+    counter.add(misses, {"llm_obs.cache.result": "miss", "llm_obs.cache.tier": "none", "llm_obs.operation": op})
 
 
 def analysis(telemetry: Telemetry, *, tier: dict[str, Any] | None = None, redis_configured: bool = True,
@@ -68,9 +68,9 @@ def test_hit_ratio_per_operation_and_tier(telemetry: Telemetry) -> None:
 def test_lookup_and_redis_latency_percentiles(telemetry: Telemetry) -> None:
     old = telemetry.reader.snapshot(0.0)
     for _ in range(90):
-        telemetry.instruments.cache_duration.record(0.0008, {"app.cache.operation": "get"})
+        telemetry.instruments.cache_duration.record(0.0008, {"llm_obs.cache.operation": "get"})
     for _ in range(10):
-        telemetry.instruments.cache_duration.record(0.02, {"app.cache.operation": "get"})
+        telemetry.instruments.cache_duration.record(0.02, {"llm_obs.cache.operation": "get"})
     for _ in range(20):
         telemetry.instruments.db_duration.record(0.03, {"db.system.name": "redis", "db.operation.name": "GET"})
     a = analysis(telemetry, old=old)

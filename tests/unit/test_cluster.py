@@ -33,8 +33,8 @@ from .traffic import API_ROUTE, HTTP_BUCKETS
 
 T0 = 1_700_000_000.0
 HTTP_OK = (HTTP_SERVER_DURATION, (("http.response.status_code", 200), ("http.route", API_ROUTE)))
-HITS = (CACHE_LOOKUPS, (("app.cache.result", "hit"),))
-BREAKER = (BREAKER_STATE, (("app.circuit_breaker.name", "ai_service"),))
+HITS = (CACHE_LOOKUPS, (("llm_obs.cache.result", "hit"),))
+BREAKER = (BREAKER_STATE, (("llm_obs.circuit_breaker.name", "ai_service"),))
 META = {HTTP_SERVER_DURATION: MetricMeta("histogram", "s", ""), CACHE_LOOKUPS: MetricMeta("counter", "", ""),
         PROCESS_MEMORY: MetricMeta("gauge", "By", ""), MEMORY_LIMIT: MetricMeta("gauge", "By", ""),
         BREAKER_STATE: MetricMeta("gauge", "", ""), CACHE_ENTRIES: MetricMeta("gauge", "", "")}

@@ -36,23 +36,26 @@ def record_everything(telemetry: Telemetry) -> Snapshot:
     ins.genai_tokens.record(60, {**GENAI, "gen_ai.token.type": "output"})
     ins.genai_cost.add(0.0125, {**GENAI, "gen_ai.token.type": "input"})
     ins.db_duration.record(0.0012, {"db.system.name": "redis", "db.operation.name": "GET"})
-    ins.cache_lookups.add(3, {"app.cache.result": "hit", "app.cache.tier": "memory", "app.operation": "summarize"})
-    ins.cache_lookups.add(1, {"app.cache.result": "miss", "app.cache.tier": "none", "app.operation": "summarize"})
-    ins.cache_duration.record(0.0004, {"app.cache.operation": "get"})
-    ins.cache_duration.record(0.0009, {"app.cache.operation": "set"})
-    ins.breaker_transitions.add(1, {"app.circuit_breaker.name": "ai_service", "app.circuit_breaker.from": "closed",
-                                    "app.circuit_breaker.to": "open"})
-    ins.retry_attempts.add(2, {"app.operation": "qa"})
+    ins.cache_lookups.add(3, {"llm_obs.cache.result": "hit", "llm_obs.cache.tier": "memory",
+                              "llm_obs.operation": "summarize"})
+    ins.cache_lookups.add(1, {"llm_obs.cache.result": "miss", "llm_obs.cache.tier": "none",
+                              "llm_obs.operation": "summarize"})
+    ins.cache_duration.record(0.0004, {"llm_obs.cache.operation": "get"})
+    ins.cache_duration.record(0.0009, {"llm_obs.cache.operation": "set"})
+    ins.breaker_transitions.add(1, {"llm_obs.circuit_breaker.name": "ai_service",
+                                    "llm_obs.circuit_breaker.from": "closed",
+                                    "llm_obs.circuit_breaker.to": "open"})
+    ins.retry_attempts.add(2, {"llm_obs.operation": "qa"})
     ins.config_load.record(0.012)
-    ins.alerts_fired.add(1, {"alertname": "CircuitBreakerOpen", "severity": "critical"})
+    ins.alerts_fired.add(1, {"llm_obs.alert.name": "CircuitBreakerOpen", "llm_obs.alert.severity": "critical"})
     ins.llm_active.add(2)
     ins.llm_queued.add(1)
     ins.llm_at_admission.record(2)
-    ins.llm_queue_wait.record(0.3, {"app.llm.queue.outcome": "rejected"})
-    ins.observe(names.CACHE_MEMORY, lambda: [Observation(123_456, {"app.cache.tier": "memory"})])
-    ins.observe(names.CACHE_ENTRIES, lambda: [Observation(7, {"app.cache.tier": "memory"})])
-    ins.observe(names.BREAKER_STATE, lambda: [Observation(2, {"app.circuit_breaker.name": "ai_service"}),
-                                              Observation(0, {"app.circuit_breaker.name": "qa"})])
+    ins.llm_queue_wait.record(0.3, {"llm_obs.llm.queue.outcome": "rejected"})
+    ins.observe(names.CACHE_MEMORY, lambda: [Observation(123_456, {"llm_obs.cache.tier": "memory"})])
+    ins.observe(names.CACHE_ENTRIES, lambda: [Observation(7, {"llm_obs.cache.tier": "memory"})])
+    ins.observe(names.BREAKER_STATE, lambda: [Observation(2, {"llm_obs.circuit_breaker.name": "ai_service"}),
+                                              Observation(0, {"llm_obs.circuit_breaker.name": "qa"})])
     ins.observe(names.PROCESS_MEMORY, lambda: [Observation(150_000_000)])
     ins.observe(names.MEMORY_LIMIT, lambda: [Observation(2_000_000_000)])
     return telemetry.reader.snapshot(1_700_000_000.0)
@@ -74,21 +77,21 @@ def series_names(text: str) -> set[str]:
     ("gen_ai_client_operation_duration_seconds", "histogram"),
     ("gen_ai_client_token_usage", "histogram"),
     ("db_client_operation_duration_seconds", "histogram"),
-    ("app_cache_lookups_total", "counter"),
-    ("app_cache_operation_duration_seconds", "histogram"),
-    ("app_cache_memory_usage_bytes", "gauge"),
-    ("app_cache_entries", "gauge"),
-    ("app_circuit_breaker_state", "gauge"),
-    ("app_circuit_breaker_transitions_total", "counter"),
-    ("app_retry_attempts_total", "counter"),
-    ("app_config_load_duration_seconds", "histogram"),
-    ("app_alerts_fired_total", "counter"),
+    ("llm_obs_cache_lookups_total", "counter"),
+    ("llm_obs_cache_operation_duration_seconds", "histogram"),
+    ("llm_obs_cache_memory_usage_bytes", "gauge"),
+    ("llm_obs_cache_entries", "gauge"),
+    ("llm_obs_circuit_breaker_state", "gauge"),
+    ("llm_obs_circuit_breaker_transitions_total", "counter"),
+    ("llm_obs_retry_attempts_total", "counter"),
+    ("llm_obs_config_load_duration_seconds", "histogram"),
+    ("llm_obs_alerts_fired_total", "counter"),
     ("process_memory_usage_bytes", "gauge"),
-    ("app_memory_limit_bytes", "gauge"),
-    ("app_llm_concurrency_active", "gauge"),
-    ("app_llm_queue_waiting", "gauge"),
-    ("app_llm_concurrency_at_admission", "histogram"),
-    ("app_llm_queue_wait_duration_seconds", "histogram"),
+    ("llm_obs_memory_limit_bytes", "gauge"),
+    ("llm_obs_llm_concurrency_active", "gauge"),
+    ("llm_obs_llm_queue_waiting", "gauge"),
+    ("llm_obs_llm_concurrency_at_admission", "histogram"),
+    ("llm_obs_llm_queue_wait_duration_seconds", "histogram"),
 ])
 def test_names_as_the_collector_names_them(exposition: str, name: str, prom_type: str) -> None:
     assert f"# TYPE {name} {prom_type}\n" in exposition
@@ -100,9 +103,9 @@ def test_names_as_the_collector_names_them(exposition: str, name: str, prom_type
 
 
 def test_labels_use_underscores(exposition: str) -> None:
-    assert 'app_cache_lookups_total{app_cache_result="hit",app_cache_tier="memory",app_operation="summarize"} 3' \
-        in exposition
-    assert 'app_circuit_breaker_state{app_circuit_breaker_name="ai_service"} 2' in exposition
+    assert ('llm_obs_cache_lookups_total{llm_obs_cache_result="hit",llm_obs_cache_tier="memory",'
+            'llm_obs_operation="summarize"} 3') in exposition
+    assert 'llm_obs_circuit_breaker_state{llm_obs_circuit_breaker_name="ai_service"} 2' in exposition
     assert 'gen_ai_token_type="input"' in exposition
     for line in exposition.splitlines():
         if not line.startswith("#"):
@@ -138,7 +141,7 @@ def test_histogram_values(exposition: str) -> None:
     assert f'http_server_request_duration_seconds_bucket{api},le="1"}} 1' in exposition
     assert f'http_server_request_duration_seconds_count{api}}} 1' in exposition
     assert f'http_server_request_duration_seconds_sum{api}}} 0.9' in exposition
-    assert "app_config_load_duration_seconds_count 1" in exposition
+    assert "llm_obs_config_load_duration_seconds_count 1" in exposition
 
 
 def test_every_metric_the_kpi_rules_query_is_emitted(exposition: str) -> None:
@@ -154,9 +157,9 @@ def test_every_metric_the_kpi_rules_query_is_emitted(exposition: str) -> None:
 
 
 def test_label_values_are_escaped(telemetry: Telemetry) -> None:
-    telemetry.instruments.retry_attempts.add(1, {"app.operation": 'say "hi"\\\nbye'})
+    telemetry.instruments.retry_attempts.add(1, {"llm_obs.operation": 'say "hi"\\\nbye'})
     text = render(telemetry.reader.snapshot(1.0))
-    assert r'app_retry_attempts_total{app_operation="say \"hi\"\\\nbye"} 1' in text
+    assert r'llm_obs_retry_attempts_total{llm_obs_operation="say \"hi\"\\\nbye"} 1' in text
 
 
 def _promtool_check(text: str) -> subprocess.CompletedProcess[str]:
@@ -173,7 +176,7 @@ def test_promtool_finds_no_problem(exposition: str) -> None:
 
 def test_promtool_check_of_awkward_label_values(telemetry: Telemetry) -> None:
     record_everything(telemetry)
-    telemetry.instruments.retry_attempts.add(1, {"app.operation": 'q"uo\\te\nline', "9lives": True})
+    telemetry.instruments.retry_attempts.add(1, {"llm_obs.operation": 'q"uo\\te\nline', "9lives": True})
     done = _promtool_check(render(telemetry.reader.snapshot(2.0)))
     assert done.returncode == 0 and not (done.stdout + done.stderr).strip(), done.stdout + done.stderr
 

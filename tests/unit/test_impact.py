@@ -31,7 +31,7 @@ def traffic(telemetry: Telemetry) -> Window:
         hist.record(0.01, request_attrs(API_ROUTE, 200))
         if i % 2:
             ins.genai_duration.record(0.004, LLM)
-            ins.cache_lookups.add(1, {"app.cache.result": "miss"})
+            ins.cache_lookups.add(1, {"llm_obs.cache.result": "miss"})
     return Window(old, telemetry.reader.snapshot(60.0))
 
 

@@ -12,8 +12,8 @@ from app.services.llm.limiter import ConcurrencyLimiter
 from instrumentation import Telemetry
 from instrumentation.instruments import LLM_ACTIVE, LLM_AT_ADMISSION, LLM_QUEUE_WAIT, LLM_QUEUED
 
-REJECTED = (("app.llm.queue.outcome", "rejected"),)
-ADMITTED = (("app.llm.queue.outcome", "admitted"),)
+REJECTED = (("llm_obs.llm.queue.outcome", "rejected"),)
+ADMITTED = (("llm_obs.llm.queue.outcome", "admitted"),)
 
 
 async def until(check: object, what: str) -> None:

@@ -40,8 +40,8 @@ def resilience(telemetry: Telemetry) -> Resilience:
 
 
 def retries_counted(telemetry: Telemetry, operation: str) -> float:
-    series = telemetry.reader.snapshot().series("app.retry.attempts")
-    return sum(v for attrs, v in series.items() if dict(attrs).get("app.operation") == operation)
+    series = telemetry.reader.snapshot().series("llm_obs.retry.attempts")
+    return sum(v for attrs, v in series.items() if dict(attrs).get("llm_obs.operation") == operation)
 
 
 async def test_success_passes_through(resilience: Resilience) -> None:
@@ -121,10 +121,12 @@ async def test_transitions_and_states_are_measured(resilience: Resilience, telem
     with pytest.raises((CircuitOpenError, LLMTransientError)):
         await resilience.call("summarize", Provider(LLMTransientError("down")))
     snap = telemetry.reader.snapshot()
-    states = {dict(a)["app.circuit_breaker.name"]: v for a, v in snap.series("app.circuit_breaker.state").items()}
+    states = {dict(a)["llm_obs.circuit_breaker.name"]: v for a,
+              v in snap.series("llm_obs.circuit_breaker.state").items()}
     assert states == {SERVICE_BREAKER: 2, "summarize": 2, "sentiment": 0}
-    opened = {dict(a)["app.circuit_breaker.name"] for a, v in snap.series("app.circuit_breaker.transitions").items()
-              if dict(a)["app.circuit_breaker.to"] == "open" and v == 1}
+    opened = {dict(a)["llm_obs.circuit_breaker.name"] for a,
+              v in snap.series("llm_obs.circuit_breaker.transitions").items()
+              if dict(a)["llm_obs.circuit_breaker.to"] == "open" and v == 1}
     assert opened == {SERVICE_BREAKER, "summarize"}
 
 
@@ -134,8 +136,8 @@ async def test_resetting_ai_service_closes_the_breakers_its_outage_opened(resili
     with pytest.raises((CircuitOpenError, LLMTransientError)):
         await resilience.call("summarize", Provider(LLMTransientError("down")))
     assert resilience.reset(SERVICE_BREAKER) == ("closed", ["summarize"])
-    states = {dict(a)["app.circuit_breaker.name"]: v
-              for a, v in telemetry.reader.snapshot().series("app.circuit_breaker.state").items()}
+    states = {dict(a)["llm_obs.circuit_breaker.name"]: v
+              for a, v in telemetry.reader.snapshot().series("llm_obs.circuit_breaker.state").items()}
     assert states == {SERVICE_BREAKER: 0, "summarize": 0, "sentiment": 0}
     provider = Provider()
     assert await resilience.call("summarize", provider) == "done"

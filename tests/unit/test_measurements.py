@@ -12,9 +12,9 @@ from instrumentation.instruments import BREAKER_STATE, CACHE_ENTRIES, CACHE_MEMO
 
 from .traffic import API_ROUTE, http_histogram, request_attrs
 
-HIT = {"app.cache.result": "hit", "app.cache.tier": "memory", "app.operation": "summarize"}
-REDIS_HIT = {"app.cache.result": "hit", "app.cache.tier": "redis", "app.operation": "summarize"}
-MISS = {"app.cache.result": "miss", "app.cache.tier": "none", "app.operation": "summarize"}
+HIT = {"llm_obs.cache.result": "hit", "llm_obs.cache.tier": "memory", "llm_obs.operation": "summarize"}
+REDIS_HIT = {"llm_obs.cache.result": "hit", "llm_obs.cache.tier": "redis", "llm_obs.operation": "summarize"}
+MISS = {"llm_obs.cache.result": "miss", "llm_obs.cache.tier": "none", "llm_obs.operation": "summarize"}
 
 
 def api_traffic(telemetry: Telemetry) -> None:
@@ -116,12 +116,12 @@ def test_genai_and_redis_measurements(telemetry: Telemetry) -> None:
 
 def test_gauges_breakers_and_memory(telemetry: Telemetry) -> None:
     ins = telemetry.instruments
-    ins.observe(CACHE_MEMORY, lambda: [Observation(2_500_000, {"app.cache.tier": "memory"})])
-    ins.observe(CACHE_ENTRIES, lambda: [Observation(42, {"app.cache.tier": "memory"})])
+    ins.observe(CACHE_MEMORY, lambda: [Observation(2_500_000, {"llm_obs.cache.tier": "memory"})])
+    ins.observe(CACHE_ENTRIES, lambda: [Observation(42, {"llm_obs.cache.tier": "memory"})])
     ins.observe(PROCESS_MEMORY, lambda: [Observation(400_000_000)])
     ins.observe(MEMORY_LIMIT, lambda: [Observation(1_000_000_000)])
-    ins.observe(BREAKER_STATE, lambda: [Observation(2, {"app.circuit_breaker.name": "ai_service"}),
-                                        Observation(0, {"app.circuit_breaker.name": "summarize"})])
+    ins.observe(BREAKER_STATE, lambda: [Observation(2, {"llm_obs.circuit_breaker.name": "ai_service"}),
+                                        Observation(0, {"llm_obs.circuit_breaker.name": "summarize"})])
     m = measure(Window(telemetry.reader.snapshot(0.0), telemetry.reader.snapshot(60.0)))
     assert m.cache_memory_mb == 2.5
     assert m.cache_entries == 42

@@ -24,7 +24,7 @@ CACHE_LIMITS = {"warning": 50.0, "critical": 100.0, "max": 200.0}
 
 
 def gauges(ts: float, process_mb: float, cache_mb: float, limit_mb: float = 1000.0) -> Snapshot:
-    tier = (("app.cache.tier", "memory"),)
+    tier = (("llm_obs.cache.tier", "memory"),)
     return Snapshot(ts, {(PROCESS_MEMORY, ()): process_mb * 1e6, (CACHE_MEMORY, tier): cache_mb * 1e6,
                          (MEMORY_LIMIT, ()): limit_mb * 1e6})
 

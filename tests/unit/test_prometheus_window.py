@@ -98,10 +98,10 @@ def test_queries_group_by_the_instruments_own_labels_for_one_job() -> None:
     assert 'job="llm-\\"svc\\""' in http and "offset 3600s" in http and "last_over_time(" in http
     assert "increase(" not in http  # exact, see the module's docstring
     assert "instance" not in http and "service_instance_id" not in http
-    assert q[("app.circuit_breaker.state", "value")].startswith("max by (app_circuit_breaker_name) (")
-    assert q[("app.cache.memory.usage", "value")].startswith("sum by (app_cache_tier) (")
-    assert q[("app.config.load.duration", "sum")] == (  # loaded once at start: as it stands, not its window
-        'sum by (app_config_source) (app_config_load_duration_seconds_sum{job="llm-\\"svc\\""})')
+    assert q[("llm_obs.circuit_breaker.state", "value")].startswith("max by (llm_obs_circuit_breaker_name) (")
+    assert q[("llm_obs.cache.memory.usage", "value")].startswith("sum by (llm_obs_cache_tier) (")
+    assert q[("llm_obs.config.load.duration", "sum")] == (  # loaded once at start: as it stands, not its window
+        'sum by (llm_obs_config_source) (llm_obs_config_load_duration_seconds_sum{job="llm-\\"svc\\""})')
     assert 'http_route=~"/v1/.*"' in q[pw.REQUESTS_BY_INSTANCE]
     assert pw.duration(0.2) == "1s" and pw.duration(5400.5) == "5401s"
 
@@ -177,17 +177,19 @@ def worker(api: int, errors: int, hits: int, breaker: int) -> Snapshot:
         for _ in range(errors):
             hist.record(1.5, {**request_attrs(API_ROUTE, 503), "error.type": "503"})
         hist.record(0.001, request_attrs("/health", 200, "GET"))
-        ins.cache_lookups.add(hits, {"app.cache.result": "hit", "app.cache.tier": "memory", "app.operation": "qa"})
-        ins.cache_lookups.add(2, {"app.cache.result": "miss", "app.cache.tier": "none", "app.operation": "qa"})
+        ins.cache_lookups.add(hits, {"llm_obs.cache.result": "hit", "llm_obs.cache.tier": "memory",
+                                     "llm_obs.operation": "qa"})
+        ins.cache_lookups.add(2, {"llm_obs.cache.result": "miss", "llm_obs.cache.tier": "none",
+                                  "llm_obs.operation": "qa"})
         base = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "offline", "gen_ai.request.model": "m"}
         ins.genai_duration.record(0.4, base)
         ins.genai_tokens.record(100 + api, {**base, "gen_ai.token.type": "input"})
         ins.db_duration.record(0.003, {"db.system.name": "redis", "db.operation.name": "GET"})
-        ins.config_load.record(0.004, {"app.config.source": "environment"})
-        ins.observe(CACHE_MEMORY, lambda: [Observation(1_000_000 * (api + 1), {"app.cache.tier": "memory"})])
+        ins.config_load.record(0.004, {"llm_obs.config.source": "environment"})
+        ins.observe(CACHE_MEMORY, lambda: [Observation(1_000_000 * (api + 1), {"llm_obs.cache.tier": "memory"})])
         ins.observe(PROCESS_MEMORY, lambda: [Observation(100_000_000)])
         ins.observe(MEMORY_LIMIT, lambda: [Observation(1_000_000_000)])
-        ins.observe(BREAKER_STATE, lambda: [Observation(breaker, {"app.circuit_breaker.name": "ai_service"})])
+        ins.observe(BREAKER_STATE, lambda: [Observation(breaker, {"llm_obs.circuit_breaker.name": "ai_service"})])
         return telemetry.reader.snapshot(NOW)
     finally:
         telemetry.shutdown()

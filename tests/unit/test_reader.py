@@ -86,10 +86,10 @@ def test_a_week_at_sixty_seconds_stays_bounded(telemetry: Telemetry) -> None:
 def test_history_records_real_snapshots_from_the_reader(telemetry: Telemetry) -> None:
     clock = {"now": 500.0}
     history = SnapshotHistory(telemetry.reader, 60.0, WEEK, clock=lambda: clock["now"])
-    telemetry.instruments.retry_attempts.add(2, {"app.operation": "qa"})
+    telemetry.instruments.retry_attempts.add(2, {"llm_obs.operation": "qa"})
     snap = history.record()
     assert snap.timestamp == 500.0
-    assert sum(snap.series("app.retry.attempts").values()) == 2
+    assert sum(snap.series("llm_obs.retry.attempts").values()) == 2
     assert history.snapshots() == [snap]
     assert history.memory_bytes() > 0
 
@@ -119,11 +119,12 @@ def test_inside_pinned_every_latest_is_one_snapshot_and_outside_each_is_fresh(te
     history = SnapshotHistory(telemetry.reader, 60.0, WEEK)
     with history.pinned():
         first = history.latest()
-        telemetry.instruments.retry_attempts.add(1, {"app.operation": "qa"})
+        telemetry.instruments.retry_attempts.add(1, {"llm_obs.operation": "qa"})
         assert history.latest() is first  # one answer, one instant: its parts agree
     fresh = history.latest()
     assert fresh is not first
-    assert sum(fresh.series("app.retry.attempts").values()) == sum(first.series("app.retry.attempts").values()) + 1
+    retries = "llm_obs.retry.attempts"
+    assert sum(fresh.series(retries).values()) == sum(first.series(retries).values()) + 1
 
 
 async def test_concurrent_answers_each_pin_their_own_snapshot(telemetry: Telemetry) -> None:
@@ -137,7 +138,7 @@ async def test_concurrent_answers_each_pin_their_own_snapshot(telemetry: Telemet
             await asyncio.sleep(delay)
             a = history.latest()
             taken.append(a)
-            telemetry.instruments.retry_attempts.add(1, {"app.operation": "qa"})
+            telemetry.instruments.retry_attempts.add(1, {"llm_obs.operation": "qa"})
             await asyncio.sleep(0.01)
             return a, history.latest()
 
@@ -147,7 +148,7 @@ async def test_concurrent_answers_each_pin_their_own_snapshot(telemetry: Telemet
 
 
 def test_series_by_name_reads_what_the_snapshot_holds() -> None:
-    key = (("app.operation", "qa"),)
+    key = (("llm_obs.operation", "qa"),)
     snap = Snapshot(1.0, values={("a", key): 1.0, ("b", key): 2.0, ("b", ()): 3.0})
     assert dict(snap.series("b")) == {key: 2.0, (): 3.0}
     assert dict(snap.series("missing")) == {}

@@ -39,18 +39,19 @@ def admitted(telemetry: Telemetry, *in_flight: int) -> None:
 
 
 def retries(telemetry: Telemetry, operation: str, n: int) -> None:
-    telemetry.instruments.retry_attempts.add(n, {"app.operation": operation})
+    telemetry.instruments.retry_attempts.add(n, {"llm_obs.operation": operation})
 
 
 def moved(telemetry: Telemetry, name: str, old: str, new: str) -> None:
     telemetry.instruments.breaker_transitions.add(
-        1, {"app.circuit_breaker.name": name, "app.circuit_breaker.from": old, "app.circuit_breaker.to": new})
+        1, {"llm_obs.circuit_breaker.name": name, "llm_obs.circuit_breaker.from": old,
+            "llm_obs.circuit_breaker.to": new})
 
 
 def lookups(telemetry: Telemetry, operation: str, hits: int, misses: int) -> None:
     for result, n in (("hit", hits), ("miss", misses)):
         telemetry.instruments.cache_lookups.add(
-            n, {"app.cache.result": result, "app.cache.tier": "memory", "app.operation": operation})
+            n, {"llm_obs.cache.result": result, "llm_obs.cache.tier": "memory", "llm_obs.operation": operation})
 
 
 def breakers(**counts: dict[str, int]) -> dict[str, dict[str, Any]]:
@@ -265,7 +266,7 @@ def test_capacity_counts_waits_and_refusals(telemetry: Telemetry) -> None:
     ai(telemetry, ok=3)
     admitted(telemetry, 1, 2, 2)
     for seconds, outcome in ((0.2, "admitted"), (1.0, "rejected"), (1.0, "rejected")):
-        telemetry.instruments.llm_queue_wait.record(seconds, {"app.llm.queue.outcome": outcome})
+        telemetry.instruments.llm_queue_wait.record(seconds, {"llm_obs.llm.queue.outcome": outcome})
     window = Window(old, telemetry.reader.snapshot(100.0))
     answer = capacity_analysis(window, [window], 2, breakers(), PRESETS["simple"], 30000.0, 1.0)
     concurrency = answer["concurrency"]

@@ -30,12 +30,12 @@ def busy_snapshot(telemetry: Telemetry, requests: int = 30) -> Snapshot:
     ins = telemetry.instruments
     for i in range(requests):
         http.record(0.004 * (i % 9), request_attrs(status=500 if i % 10 == 0 else 200))
-        ins.cache_lookups.add(1, {"app.cache.result": "hit" if i % 3 else "miss", "app.cache.tier": "memory"})
+        ins.cache_lookups.add(1, {"llm_obs.cache.result": "hit" if i % 3 else "miss", "llm_obs.cache.tier": "memory"})
         ins.genai_tokens.record(100 + i, {"gen_ai.token.type": "input", "gen_ai.operation.name": "chat"})
         ins.db_duration.record(0.0007, {"db.system.name": "redis", "db.operation.name": "GET"})
-    ins.retry_attempts.add(2, {"app.operation": "summarize", "app.retry.final": False, "app.retry.ratio": 0.5})
+    ins.retry_attempts.add(2, {"llm_obs.operation": "summarize", "llm_obs.retry.final": False, "llm_obs.retry.ratio": 0.5})
     ins.observe(CACHE_ENTRIES, lambda: [Observation(42)])
-    ins.observe(BREAKER_STATE, lambda: [Observation(2, {"app.circuit_breaker.name": "ai_service"})])
+    ins.observe(BREAKER_STATE, lambda: [Observation(2, {"llm_obs.circuit_breaker.name": "ai_service"})])
     return telemetry.reader.snapshot(1_700_000_000.25)
 
 
@@ -43,15 +43,15 @@ def test_round_trip_is_exact(telemetry: Telemetry) -> None:
     snap = busy_snapshot(telemetry)
     back = from_json(to_json(snap))
     assert back == snap
-    assert back.meta == snap.meta and back.meta["app.cache.lookups"].kind == "counter"
+    assert back.meta == snap.meta and back.meta["llm_obs.cache.lookups"].kind == "counter"
     assert back.meta[CACHE_ENTRIES] == MetricMeta("gauge", "{entry}", snap.meta[CACHE_ENTRIES].description)
 
 
 def test_attribute_types_survive(telemetry: Telemetry) -> None:
     snap = busy_snapshot(telemetry)
-    retries = from_json(to_json(snap)).series("app.retry.attempts")
+    retries = from_json(to_json(snap)).series("llm_obs.retry.attempts")
     ((attrs, value),) = retries.items()
-    assert dict(attrs) == {"app.operation": "summarize", "app.retry.final": False, "app.retry.ratio": 0.5}
+    assert dict(attrs) == {"llm_obs.operation": "summarize", "llm_obs.retry.final": False, "llm_obs.retry.ratio": 0.5}
     assert [type(v) for _, v in attrs] == [str, bool, float]  # sorted keys; a bool stays a bool, not 0
     assert value == 2.0 and isinstance(value, float)
     codes = {dict(a)["http.response.status_code"] for a in from_json(to_json(snap)).histogram_series(
@@ -81,7 +81,7 @@ def test_compact_names_attribute_sets_and_bounds_written_once(telemetry: Telemet
     text = to_json(snap)
     data = json.loads(text)
     assert text.count('"http.route"') == 2  # one per distinct attribute set (200, 500), referred to by index
-    assert text.count('"app.cache.lookups"') == 1
+    assert text.count('"llm_obs.cache.lookups"') == 1
     assert len(data["b"]) == len({h.bounds for h in snap.histograms.values()})
     assert '"1.0' not in text.replace('"1.0.', "")  # whole numbers as integers
     naive = len(json.dumps({  # the same content with every series spelling out its name and attributes

@@ -28,7 +28,7 @@ def lookups(telemetry: Telemetry) -> dict[tuple[str, str, str], float]:
     result: dict[tuple[str, str, str], float] = {}
     for attrs, value in series.items():
         a = dict(attrs)
-        result[(str(a["app.cache.result"]), str(a["app.cache.tier"]), str(a["app.operation"]))] = value
+        result[(str(a["llm_obs.cache.result"]), str(a["llm_obs.cache.tier"]), str(a["llm_obs.operation"]))] = value
     return result
 
 
@@ -72,8 +72,8 @@ async def test_cache_durations_are_measured_for_sets_and_lookups_past_memory(
     await cache.set("k", VALUE, ttl_s=60)
     await cache.get("k", "qa")  # a memory hit: counted as a lookup, not timed
     await cache.get("other", "qa")  # a miss went past the memory tier: timed
-    series = telemetry.reader.snapshot().histogram_series("app.cache.operation.duration")
-    counts = {dict(a)["app.cache.operation"]: p.count for a, p in series.items()}
+    series = telemetry.reader.snapshot().histogram_series("llm_obs.cache.operation.duration")
+    counts = {dict(a)["llm_obs.cache.operation"]: p.count for a, p in series.items()}
     assert counts == {"get": 1, "set": 1}
 
 

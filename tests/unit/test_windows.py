@@ -91,8 +91,8 @@ def test_quantile_matches_prometheus_on_random_histograms() -> None:
 
 def test_counter_delta_is_what_was_added_between_the_snapshots(telemetry: Telemetry) -> None:
     lookups = telemetry.instruments.cache_lookups
-    hit = {"app.cache.result": "hit", "app.cache.tier": "memory", "app.operation": "summarize"}
-    miss = {"app.cache.result": "miss", "app.cache.tier": "none", "app.operation": "summarize"}
+    hit = {"llm_obs.cache.result": "hit", "llm_obs.cache.tier": "memory", "llm_obs.operation": "summarize"}
+    miss = {"llm_obs.cache.result": "miss", "llm_obs.cache.tier": "none", "llm_obs.operation": "summarize"}
     lookups.add(5, hit)  # before the window: not counted
     old = telemetry.reader.snapshot(1000.0)
     lookups.add(3, hit)
@@ -102,15 +102,15 @@ def test_counter_delta_is_what_was_added_between_the_snapshots(telemetry: Teleme
     window = Window(old, new)
     assert window.seconds == 60.0
     assert window.counter(CACHE_LOOKUPS) == 5
-    assert window.counter(CACHE_LOOKUPS, lambda a: a["app.cache.result"] == "hit") == 3
-    assert window.counter_by(CACHE_LOOKUPS, "app.cache.result") == {"hit": 3, "miss": 2}
+    assert window.counter(CACHE_LOOKUPS, lambda a: a["llm_obs.cache.result"] == "hit") == 3
+    assert window.counter_by(CACHE_LOOKUPS, "llm_obs.cache.result") == {"hit": 3, "miss": 2}
 
 
 def test_a_series_born_inside_the_window_counts_from_zero(telemetry: Telemetry) -> None:
     old = telemetry.reader.snapshot(0.0)
-    telemetry.instruments.retry_attempts.add(4, {"app.operation": "qa"})
+    telemetry.instruments.retry_attempts.add(4, {"llm_obs.operation": "qa"})
     window = Window(old, telemetry.reader.snapshot(30.0))
-    assert window.counter("app.retry.attempts") == 4
+    assert window.counter("llm_obs.retry.attempts") == 4
 
 
 def test_histogram_delta_holds_only_the_window_observations(telemetry: Telemetry) -> None:
@@ -159,7 +159,8 @@ def test_gauge_is_the_newest_value_summed(telemetry: Telemetry) -> None:
     from opentelemetry.metrics import Observation
 
     level = {"memory": 1000}
-    telemetry.instruments.observe(CACHE_MEMORY, lambda: [Observation(level["memory"], {"app.cache.tier": "memory"})])
+    telemetry.instruments.observe(CACHE_MEMORY, lambda: [Observation(level["memory"],
+                                                                     {"llm_obs.cache.tier": "memory"})])
     old = telemetry.reader.snapshot(0.0)
     level["memory"] = 2500
     window = Window(old, telemetry.reader.snapshot(60.0))
@@ -174,12 +175,12 @@ def test_counter_reset_counts_from_zero_like_prometheus_rate() -> None:
     """A restart between two snapshots: the counter drops, and the window takes the new value."""
     before, after = _fresh(), _fresh()
     try:
-        attrs = {"app.operation": "summarize"}
+        attrs = {"llm_obs.operation": "summarize"}
         before.instruments.retry_attempts.add(10, attrs)
         after.instruments.retry_attempts.add(3, attrs)
         window = Window(before.reader.snapshot(0.0), after.reader.snapshot(60.0))
-        assert window.counter("app.retry.attempts") == 3
-        assert window.counter_by("app.retry.attempts", "app.operation") == {"summarize": 3}
+        assert window.counter("llm_obs.retry.attempts") == 3
+        assert window.counter_by("llm_obs.retry.attempts", "llm_obs.operation") == {"summarize": 3}
     finally:
         before.shutdown()
         after.shutdown()

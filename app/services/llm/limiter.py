@@ -2,7 +2,7 @@
 LLM_QUEUE_TIMEOUT_SECONDS for one, and past that is refused with ``LLMBusyError`` without being made.
 
 The limit is per process (each uvicorn worker has its own). What the limiter sees is measured, not kept:
-calls holding a slot (``app.llm.concurrency.active``) and waiting for one (``app.llm.queue.waiting``), the
+calls holding a slot (``llm_obs.llm.concurrency.active``) and waiting for one (``llm_obs.llm.queue.waiting``), the
 calls in flight as each is admitted (the highest bucket of a window is its peak) and how long the calls that
 found no free slot waited, by outcome.
 """
@@ -18,8 +18,8 @@ from contextlib import asynccontextmanager
 from app.services.llm.base import LLMBusyError
 from instrumentation.instruments import Instruments
 
-_ADMITTED = {"app.llm.queue.outcome": "admitted"}
-_REJECTED = {"app.llm.queue.outcome": "rejected"}
+_ADMITTED = {"llm_obs.llm.queue.outcome": "admitted"}
+_REJECTED = {"llm_obs.llm.queue.outcome": "rejected"}
 _HOLD_WEIGHT = 0.2  # of the newest call in the running average of how long a call holds its slot
 MAX_RETRY_AFTER_S = 600
 

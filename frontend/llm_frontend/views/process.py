@@ -47,7 +47,7 @@ def _submit(operation: str, text: str, question: str) -> None:
     try:
         with common.client().action("frontend.process_text", operation=operation) as act:
             answer = act.post(PROCESS, json=body)
-            act.set_attribute("app.cache_hit", bool(answer.get("cache_hit")))
+            act.set_attribute("llm_obs.cache_hit", bool(answer.get("cache_hit")))
         st.session_state["process_result"] = {"answer": answer, "round_trip_ms": act.elapsed_ms,
                                               "trace_id": act.trace_id}
     except BackendError as exc:
