@@ -42,6 +42,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from instrumentation.access import log_access
 from instrumentation.bound import BoundHistogram, bind_histogram
 from instrumentation.instruments import HTTP_SERVER_DURATION
+from instrumentation.scope import scoped_meter, scoped_tracer
 
 __all__ = ["HTTP_DURATION_BUCKETS", "LeanHTTPMiddleware"]
 
@@ -65,8 +66,8 @@ class LeanHTTPMiddleware:
     def __init__(self, app: ASGIApp, tracer_provider: TracerProvider, meter_provider: MeterProvider,
                  excluded_urls: ExcludeList | None = None) -> None:
         self.app = app
-        self._tracer = tracer_provider.get_tracer(SCOPE_NAME)
-        self._duration = meter_provider.get_meter(SCOPE_NAME).create_histogram(
+        self._tracer = scoped_tracer(tracer_provider, SCOPE_NAME)
+        self._duration = scoped_meter(meter_provider, SCOPE_NAME).create_histogram(
             HTTP_SERVER_DURATION, unit="s", description="Duration of HTTP server requests.",
             explicit_bucket_boundaries_advisory=list(HTTP_DURATION_BUCKETS))
         self._excluded = excluded_urls if excluded_urls is not None else excluded_from_environment()

@@ -37,6 +37,7 @@ from app.settings import Settings
 from instrumentation import Telemetry
 from instrumentation.auto import instrument_httpx, instrument_redis
 from instrumentation.instruments import MEMORY_LIMIT, PROCESS_MEMORY
+from instrumentation.scope import scoped_tracer
 from instrumentation.snapshot import Snapshot
 
 _log = logging.getLogger("app.monitoring")
@@ -113,7 +114,7 @@ def build_services(settings: Settings, telemetry: Telemetry) -> Services:
                         recovery_timeout_s=settings.resilience_recovery_timeout_seconds,
                         base_delay_s=settings.resilience_base_delay_seconds)
     resilience = Resilience(policy, OPERATIONS, instruments, retry_on=(LLMTransientError,))
-    llm = GenAIClient(build_provider(settings, telemetry), telemetry.tracer_provider.get_tracer("app.llm"),
+    llm = GenAIClient(build_provider(settings, telemetry), scoped_tracer(telemetry.tracer_provider, "app.llm"),
                       instruments, ConcurrencyLimiter(settings.llm_max_concurrency,
                                                       settings.llm_queue_timeout_seconds, instruments))
     limit = memory_limit_bytes(settings.memory_limit_mb)
