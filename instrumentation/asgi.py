@@ -12,7 +12,7 @@ its cost (DESIGN.md, "The telemetry budget per request"):
 
 The route is the template of the route Starlette matched (``scope["route"]``, set during routing),
 never the raw path. Attribute sets are built once per request shape and reused: the span's per (method,
-path, host, user agent, client address), the duration's per (method, route, status, ...), bound to its
+path, query, host, user agent, client address), the duration's per (method, route, status, ...), bound to its
 aggregation once (``instrumentation.bound``).
 Nothing per message: no ``http send``/``http receive`` spans, no body-size histograms, no
 ``http.server.active_requests`` (each of those is a further record on every request).
@@ -42,6 +42,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from instrumentation.access import log_access
 from instrumentation.bound import BoundHistogram, bind_histogram
 from instrumentation.instruments import HTTP_SERVER_DURATION
+from instrumentation.redact import redact_query
+from instrumentation.scope import scoped_meter, scoped_tracer
 
 __all__ = ["HTTP_DURATION_BUCKETS", "LeanHTTPMiddleware"]
 
@@ -55,7 +57,8 @@ _MAX_CACHED: Final = 1024  # attribute sets kept (span, metric); past this they 
 
 _log = logging.getLogger(__name__)
 _AttrKey = tuple[str, str | None, int, str | None, str, str]
-_Shape = tuple[str, str, bytes | str, bytes | None, str | None, str, str]  # what a server span's attributes depend on
+# What a server span's attributes depend on: method, path, query, host (or server), agent, client, scheme, version.
+_Shape = tuple[str, str, bytes, bytes | str, bytes | None, str | None, str, str]
 _Attrs = dict[str, AttributeValue]
 
 
@@ -65,8 +68,8 @@ class LeanHTTPMiddleware:
     def __init__(self, app: ASGIApp, tracer_provider: TracerProvider, meter_provider: MeterProvider,
                  excluded_urls: ExcludeList | None = None) -> None:
         self.app = app
-        self._tracer = tracer_provider.get_tracer(SCOPE_NAME)
-        self._duration = meter_provider.get_meter(SCOPE_NAME).create_histogram(
+        self._tracer = scoped_tracer(tracer_provider, SCOPE_NAME)
+        self._duration = scoped_meter(meter_provider, SCOPE_NAME).create_histogram(
             HTTP_SERVER_DURATION, unit="s", description="Duration of HTTP server requests.",
             explicit_bucket_boundaries_advisory=list(HTTP_DURATION_BUCKETS))
         self._excluded = excluded_urls if excluded_urls is not None else excluded_from_environment()
@@ -136,7 +139,8 @@ class LeanHTTPMiddleware:
         method = scope["method"]
         client = scope.get("client")
         # With no Host header server.address/port come from the listener: it is then part of the shape.
-        shape = (method, scope["path"], host if host is not None else repr(scope.get("server")), agent,
+        shape = (method, scope["path"], scope.get("query_string", b""),
+                 host if host is not None else repr(scope.get("server")), agent,
                  client[0] if client else None, scope.get("scheme", "http"), scope.get("http_version", "1.1"))
         attrs = self._span_attrs.get(shape)
         if attrs is None:
@@ -150,7 +154,7 @@ class LeanHTTPMiddleware:
         return span, trace.set_span_in_context(span, parent)
 
     def _span_attributes(self, shape: _Shape, scope: Scope) -> _Attrs:
-        method, path, host_or_server, agent, client, scheme, version = shape
+        method, path, query, host_or_server, agent, client, scheme, version = shape
         host = host_or_server if isinstance(host_or_server, bytes) else None
         attrs: _Attrs = {
             "http.request.method": method if method in KNOWN_METHODS else "_OTHER",
@@ -158,6 +162,8 @@ class LeanHTTPMiddleware:
             "url.scheme": scheme,
             "network.protocol.version": version,
         }
+        if query:  # credential-named parameters masked, as in every URL we report (instrumentation.redact)
+            attrs["url.query"] = redact_query(query.decode("latin-1"))
         if method not in KNOWN_METHODS:
             attrs["http.request.method_original"] = method
         address, port = self._server(host, scope)

@@ -1,5 +1,8 @@
 """Automatic instrumentation (HTTP server, Redis, HTTPX) bound to explicit providers, per app and client.
 
+Redis is ours (``instrumentation.redis_spans``), not the contrib instrumentor: its pipeline spans were named
+by every command concatenated and lacked ``db.operation.name`` and ``db.namespace``.
+
 Per-app and per-client instrumentation keeps no global state, so several apps (tests, workers) each
 report to their own providers.
 
@@ -21,7 +24,6 @@ from typing import Any, Literal
 import httpx
 from fastapi import FastAPI
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.trace import Span
 from starlette.types import ASGIApp
 
@@ -30,6 +32,7 @@ from instrumentation.access import AccessLogMiddleware
 from instrumentation.asgi import LeanHTTPMiddleware
 from instrumentation.providers import Telemetry
 from instrumentation.redact import redact_url
+from instrumentation.redis_spans import instrument_client as instrument_redis_client
 
 ensure_stable_semconv()
 
@@ -70,7 +73,8 @@ def _instrument_stock(app: FastAPI, telemetry: Telemetry) -> None:
 
 
 def instrument_redis(client: Any, telemetry: Telemetry) -> None:
-    RedisInstrumentor.instrument_client(client, tracer_provider=telemetry.tracer_provider)
+    """Client spans on the semconv database conventions, never a command's arguments (``redis_spans``)."""
+    instrument_redis_client(client, telemetry.tracer_provider)
 
 
 def instrument_httpx(client: httpx.AsyncClient, telemetry: Telemetry, secret_path: bool = False) -> None:

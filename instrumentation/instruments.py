@@ -36,11 +36,13 @@ LLM_QUEUED: Final = "llm_obs.llm.queue.waiting"
 # Prometheus name carries no unit suffix (llm_obs_gen_ai_client_cost_total).
 GENAI_COST: Final = "llm_obs.gen_ai.client.cost"
 
-# How the gauges of several instances (workers, replicas) combine into the service's value at one
-# instant: bytes and entries add up; a breaker is as open as its most open copy; the memory limit is
-# the one the workers of a host share (MEMORY_LIMIT_MB or the cgroup's), so the largest reported.
-# Counters, up-down counters and histograms always add up: the sum of cumulatives is the cumulative
-# of the sum. A gauge missing here adds up.
+# How the observed levels of several instances (workers, replicas) combine into the service's value at
+# one instant: the observable gauges, and process.memory.usage (an observable up-down counter, as semconv
+# defines it, but a level all the same: a dead instance's memory is not the service's). Bytes and entries
+# add up; a breaker is as open as its most open copy; the memory limit is the one the workers of a host
+# share (MEMORY_LIMIT_MB or the cgroup's), so the largest reported. Counters, the other up-down counters
+# and histograms always add up: the sum of cumulatives is the cumulative of the sum. A gauge missing here
+# adds up.
 GAUGE_MERGE: Final[Mapping[str, Literal["sum", "max"]]] = {
     CACHE_MEMORY: "sum", CACHE_ENTRIES: "sum", PROCESS_MEMORY: "sum",
     BREAKER_STATE: "max", MEMORY_LIMIT: "max",
@@ -72,7 +74,7 @@ ObservationSource = Callable[[], Iterable[Observation]]
 
 
 class Instruments:
-    """The instruments, created once per MeterProvider. Observable gauges read registered sources."""
+    """The instruments, created once per MeterProvider. The observable ones read registered sources."""
 
     def __init__(self, meter: Meter) -> None:
         self._sources: dict[str, list[ObservationSource]] = {
@@ -145,7 +147,7 @@ class Instruments:
             BREAKER_STATE, callbacks=[self._callback(BREAKER_STATE)], unit="{state}",
             description="Circuit breaker state: 0 closed, 1 half-open, 2 open.",
         )
-        meter.create_observable_gauge(
+        meter.create_observable_up_down_counter(  # semconv: an UpDownCounter (Prometheus: a gauge still)
             PROCESS_MEMORY, callbacks=[self._callback(PROCESS_MEMORY)], unit="By",
             description="Resident memory of the service process.",
         )
@@ -155,7 +157,7 @@ class Instruments:
         )
 
     def observe(self, name: str, source: ObservationSource) -> None:
-        """Register a source of observations for one of the observable gauges."""
+        """Register a source of observations for one of the observable instruments."""
         self._sources[name].append(source)
 
     def _callback(self, name: str) -> Callable[[CallbackOptions], Iterable[Observation]]:

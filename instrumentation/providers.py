@@ -40,6 +40,7 @@ from instrumentation.export import ExportStatus, GuardedMetricExporter, GuardedS
 from instrumentation.instruments import Instruments
 from instrumentation.log_export import LogPipeline, build_log_pipeline
 from instrumentation.reader import InProcessReader, SnapshotHistory
+from instrumentation.scope import scoped_meter
 
 SCOPE = "llm-text-service"
 _log = logging.getLogger(__name__)
@@ -272,7 +273,7 @@ def build_telemetry(config: TelemetryConfig) -> Telemetry:
 
         tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
     meter_provider = MeterProvider(resource=resource, metric_readers=[reader, *extra_readers])
-    instruments = Instruments(meter_provider.get_meter(SCOPE))
+    instruments = Instruments(scoped_meter(meter_provider, SCOPE))
     history = SnapshotHistory(reader, config.history_interval_s, config.history_retention_s)
     logs = build_log_pipeline(resource, config.otlp_endpoint, config.otlp_protocol, config.extra_log_exporters)
     if logs is not None:

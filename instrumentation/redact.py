@@ -3,9 +3,10 @@
 Every answer, log line and span attribute that holds a configured URL or header goes through here,
 so a credential is masked the same way wherever it shows up:
 
-- a URL keeps scheme, host, port and path; user info becomes ``****@`` (it is there, not what it is);
-  the value of a query parameter named like a credential becomes ``****``; with ``hide_path`` (a
-  webhook, whose path is often its token) the path becomes ``/***``;
+- a URL (or an HTTP server span's ``url.query``) keeps scheme, host, port and path; user info becomes
+  ``****@`` (it is there, not what it is); the value of a query parameter named like a credential
+  (or with no name) becomes ``****``; with ``hide_path`` (a webhook, whose path is often its token)
+  the path becomes ``/***``;
 - a header value is ``****`` unless the header is one of a few that never carry one: vendors name
   their credential headers freely (``x-honeycomb-team``, ``dd-api-key``), so a list of secret names
   would miss some;
@@ -62,6 +63,11 @@ def _query_item(item: str) -> str:
     return f"{name}={MASK if secret_name(unquote(name)) else value}"
 
 
+def redact_query(query: str) -> str:
+    """A query string (no ``?``) with the value of each credential-named parameter, and each bare value, masked."""
+    return "&".join(_query_item(item) for item in query.split("&") if item)
+
+
 def redact_url(url: str, hide_path: bool = False) -> str:
     """The URL without its credentials (see the module docstring); "" stays ""."""
     if not url:
@@ -69,7 +75,7 @@ def redact_url(url: str, hide_path: bool = False) -> str:
     parts = urlsplit(url)
     shown = (f"{MASK}@" if "@" in parts.netloc else "") + _hostport(url)
     path = "/***" if hide_path and parts.path.strip("/") else parts.path
-    query = "&".join(_query_item(item) for item in parts.query.split("&") if item)
+    query = redact_query(parts.query)
     fragment = f"#{MASK}" if parts.fragment else ""  # OAuth implicit flows put tokens there
     return f"{parts.scheme}://{shown}{path}" + (f"?{query}" if query else "") + fragment
 

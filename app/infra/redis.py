@@ -19,10 +19,15 @@ from redis.exceptions import DataError, RedisError, ResponseError
 from instrumentation.bound import BoundHistogram, bind_histogram
 from instrumentation.instruments import Instruments
 from instrumentation.redact import redact_text, redact_url
+from instrumentation.redis_spans import connection_attributes, error_attributes, operation_name
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+
+# db.operation.name of the pipelines, as the spans name them (instrumentation.redis_spans): GET and PTTL
+# of a key are "PIPELINE"; a chunk of SETs "PIPELINE SET" (a chunk of one, "SET").
+LOOKUP = operation_name(["GET", "PTTL"])
 
 NOT_CONFIGURED = "not configured"  # the reason given for a Redis that was never meant to be there
 
@@ -66,28 +71,32 @@ class RedisTier:
         self.failures = 0
         self.command_errors = 0  # commands Redis refused, which do not pause the tier
         self._durations: dict[str, BoundHistogram] = {}
-        for op in ("GET", "SET", "DEL", "PING", "SCAN", "INFO", "PIPELINE"):
+        # db.system.name, db.namespace, server.address, server.port: the spans' (instrumentation.redis_spans)
+        self._attributes = connection_attributes(self.client)
+        for op in ("GET", "SET", "DEL", "PING", "SCAN", "INFO", LOOKUP, operation_name(["SET", "SET"])):
             self._bind(op)
 
-    def _bind(self, op: str) -> None:
-        """The duration of ``op`` bound to its attributes once: a record per Redis call."""
-        if op not in self._durations:
-            self._durations[op] = bind_histogram(self._instruments.db_duration,
-                                                 {"db.system.name": "redis", "db.operation.name": op})
+    def _bind(self, op: str) -> BoundHistogram:
+        """The duration of ``op`` (its ``db.operation.name``) bound to its attributes once: a record per Redis call."""
+        bound = self._durations.get(op)
+        if bound is None:
+            bound = self._durations[op] = bind_histogram(self._instruments.db_duration,
+                                                         {**self._attributes, "db.operation.name": op})
+        return bound
 
     async def get(self, key: str) -> bytes | None:
         value: Any = await self._call("GET", lambda: self.client.get(key))
         return value if isinstance(value, bytes) or value is None else bytes(value)
 
     async def lookup(self, key: str) -> tuple[bytes | None, int]:
-        """The value and its PTTL in ms (-1: no expiry, -2: gone), in one round trip; timed as the GET."""
+        """The value and its PTTL in ms (-1: no expiry, -2: gone), in one round trip (a ``PIPELINE``)."""
         async def fetch() -> list[Any]:
             pipe = self.client.pipeline(transaction=False)
             pipe.get(key)
             pipe.pttl(key)
             return list(await pipe.execute())
 
-        value, pttl = await self._call("GET", fetch)
+        value, pttl = await self._call(LOOKUP, fetch)
         return (None if value is None else bytes(value)), int(pttl)
 
     async def set(self, key: str, blob: bytes, ttl_s: int) -> None:
@@ -126,7 +135,7 @@ class RedisTier:
                     pipe.pttl(key)
                 return list(await pipe.execute())
 
-            replies = await self._call("PIPELINE", fetch)
+            replies = await self._call(operation_name(["GET", "PTTL"] * len(part)), fetch)
             for key, value, pttl in zip(part, replies[::2], replies[1::2], strict=True):
                 if value is not None and int(pttl) != -2:  # -2: expired between SCAN and now
                     found.append((key, bytes(value), int(pttl)))
@@ -143,7 +152,7 @@ class RedisTier:
                     pipe.set(key, blob, px=ttl_ms)
                 await pipe.execute()
 
-            await self._call("PIPELINE", write)
+            await self._call(operation_name(["SET"] * len(part)), write)
         return len(entries)
 
     async def info_memory(self) -> dict[str, Any]:
@@ -159,28 +168,28 @@ class RedisTier:
 
     async def run(self, op: str, fn: Callable[[], Awaitable[T]]) -> T:
         """Any other command (``op`` names it in the duration metric), with the same timeouts and pause."""
-        self._bind(op)
         return await self._call(op, fn)
 
     async def _call(self, op: str, fn: Callable[[], Awaitable[T]]) -> T:
         if self.available is False and self._clock() < self._retry_at:
             raise RedisUnavailable(self.last_error or "redis unavailable")
+        duration = self._bind(op)
         start = time.perf_counter()
         try:
             result = await fn()
         except _COMMAND_ERRORS as exc:
             self._instruments.db_duration.record(
-                time.perf_counter() - start, {**self._durations[op].attributes, "error.type": type(exc).__name__})
+                time.perf_counter() - start, {**duration.attributes, **error_attributes(exc)})
             self.command_errors += 1
             _log.warning("redis refused a %s command (%s); that call falls back to the memory tier",
                          op, type(exc).__name__)
             raise RedisCommandError(f"{type(exc).__name__} from Redis on {op}") from None
         except (RedisError, OSError) as exc:
             self._instruments.db_duration.record(
-                time.perf_counter() - start, {**self._durations[op].attributes, "error.type": type(exc).__name__})
+                time.perf_counter() - start, {**duration.attributes, **error_attributes(exc)})
             self._mark_down(exc)
             raise RedisUnavailable(str(exc)) from exc
-        self._durations[op].record(time.perf_counter() - start)
+        duration.record(time.perf_counter() - start)
         if self.available is not True:
             if self.available is False:
                 _log.info("redis at %s is back; the Redis tier serves again", self._safe_url)

@@ -5,7 +5,7 @@ timestamp, thinned exactly as the local history is, expiring after the retention
 and registers itself in a hash (instance -> host, start, last publish, interval, left). Every
 instance reads the others' new snapshots on the same tick and keeps them decoded, so a runbook
 request reads only memory: the service at time t is each instance's snapshot at or before t,
-combined by ``combine`` (counters and histograms add up; gauges by ``GAUGE_MERGE``).
+combined by ``combine`` (counters and histograms add up; gauges and other levels by ``GAUGE_MERGE``).
 
 The Redis I/O runs on the history thread with a small synchronous client, not on the event loop
 as ``alert_store`` does: there, records come from two threads and must land in order, so one
@@ -111,7 +111,7 @@ def combine(parts: Iterable[tuple[Snapshot, bool]], timestamp: float,
         for key, value in snapshot.values.items():
             name = key[0]
             info = snapshot.meta.get(name)
-            if info is not None and info.kind == "gauge":
+            if info is not None and (info.kind == "gauge" or name in rules):  # a level, not a cumulative
                 if not gauges:
                     continue
                 if key in values and rules.get(name, "sum") == "max":

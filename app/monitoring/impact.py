@@ -29,6 +29,7 @@ from app.monitoring.reports import UNITS, iso
 from app.monitoring.windows import Window, mean
 from instrumentation import instruments as names
 from instrumentation.bound import bind_counter, bind_histogram
+from instrumentation.scope import scoped_meter, scoped_tracer
 
 # The instruments whose every record stands for one span: the server span, and the client spans of
 # the HTTPX, Redis and GenAI instrumentation (HTTPX names its histogram itself, hence the literal).
@@ -82,8 +83,8 @@ def measure_costs(resource: Resource, sampler: Sampler, spans_exported: bool, me
     meter_provider = MeterProvider(resource=resource,
                                    metric_readers=[InMemoryMetricReader() for _ in range(max(1, metric_readers))])
     try:
-        tracer = tracer_provider.get_tracer("app.monitoring.impact")
-        meter = meter_provider.get_meter("app.monitoring.impact")
+        tracer = scoped_tracer(tracer_provider, "app.monitoring.impact")
+        meter = scoped_meter(meter_provider, "app.monitoring.impact")
         instrument = meter.create_histogram("probe.duration", unit="s",
                                             explicit_bucket_boundaries_advisory=_HTTP_BUCKETS)
         # Bound, as the app's per-request instruments are (instrumentation/bound.py): the path they take.

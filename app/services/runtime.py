@@ -39,6 +39,7 @@ from app.settings import Settings
 from instrumentation import Telemetry
 from instrumentation.auto import instrument_httpx, instrument_redis
 from instrumentation.instruments import MEMORY_LIMIT, PROCESS_MEMORY
+from instrumentation.scope import scoped_tracer
 from instrumentation.snapshot import Snapshot
 
 _log = logging.getLogger("app.monitoring")
@@ -117,7 +118,7 @@ def build_services(settings: Settings, telemetry: Telemetry) -> Services:
     resilience = Resilience(policy, OPERATIONS, instruments, retry_on=(LLMTransientError,))
     content = ContentCapture(parse_mode(settings.otel_instrumentation_genai_capture_message_content),
                              settings.genai_content_max_chars, load_redactor(settings.genai_content_redactor))
-    llm = GenAIClient(build_provider(settings, telemetry), telemetry.tracer_provider.get_tracer("app.llm"),
+    llm = GenAIClient(build_provider(settings, telemetry), scoped_tracer(telemetry.tracer_provider, "app.llm"),
                       instruments, ConcurrencyLimiter(settings.llm_max_concurrency,
                                                       settings.llm_queue_timeout_seconds, instruments),
                       content, telemetry.logs.provider.get_logger("app.llm") if telemetry.logs else None,

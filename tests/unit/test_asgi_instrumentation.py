@@ -201,3 +201,13 @@ def test_the_other_modes(mode: HttpMode, spans: int) -> None:
     assert harness.client.get("/items/3").status_code == 200
     assert [s.name for s in harness.server_spans()] == ["GET /items/{item_id}"] * spans
     telemetry.shutdown()
+
+
+def test_the_query_string_is_url_query_with_credentials_masked(harness: Harness) -> None:
+    harness.client.get("/items/7?page=2&api_key=s3cr3t&access_token=t0k&sig=abc&flag")
+    harness.client.get("/items/7?page=3")
+    first, second = harness.server_spans()
+    assert dict(first.attributes or {})["url.query"] == "page=2&api_key=****&access_token=****&sig=****&****"
+    assert dict(second.attributes or {})["url.query"] == "page=3"  # one shape per query: not the first one's
+    assert "s3cr3t" not in repr(first.attributes) and "t0k" not in repr(first.attributes)
+    assert dict(first.attributes or {})["url.path"] == "/items/7"

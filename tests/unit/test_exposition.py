@@ -183,3 +183,19 @@ def test_promtool_check_of_awkward_label_values(telemetry: Telemetry) -> None:
 
 def test_empty_snapshot_renders_nothing_but_a_newline() -> None:
     assert render(Snapshot(0.0)).strip() == ""
+
+
+def test_process_memory_is_an_observable_up_down_counter_read_as_a_level(telemetry: Telemetry) -> None:
+    """semconv declares ``process.memory.usage`` an UpDownCounter: the snapshot says so, the window and
+    the exposition still read it as the current level, under the name the dashboards query."""
+    from app.monitoring.windows import Window
+
+    rss = [150_000_000]
+    telemetry.instruments.observe(names.PROCESS_MEMORY, lambda: [Observation(rss[0])])
+    first = telemetry.reader.snapshot(1_700_000_000.0)
+    rss[0] = 100_000_000  # memory was freed
+    second = telemetry.reader.snapshot(1_700_000_060.0)
+    assert first.meta[names.PROCESS_MEMORY].kind == "updowncounter"
+    assert Window(first, second).gauge(names.PROCESS_MEMORY) == 100_000_000  # the newest level, not a delta
+    text = render(second)
+    assert "# TYPE process_memory_usage_bytes gauge" in text and "\nprocess_memory_usage_bytes 100000000\n" in text

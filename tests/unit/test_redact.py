@@ -82,3 +82,12 @@ def test_a_url_in_a_sentence_keeps_its_port_before_the_punctuation() -> None:
         "Prometheus at http://prom.internal:9090: refused"
     assert redact_text("posting to http://u:pw@hook.example:8443/x?token=t.") == \
         "posting to http://****@hook.example:8443/x?token=****."
+
+
+def test_a_query_string_alone_is_masked_as_in_a_url() -> None:
+    from instrumentation.redact import redact_query
+
+    assert redact_query("q=cats&password=hunter2&&lone") == "q=cats&password=****&****"
+    assert redact_query("") == ""
+    query = "q=cats&password=hunter2"
+    assert redact_url(f"https://h/p?{query}") == f"https://h/p?{redact_query(query)}"

@@ -33,7 +33,8 @@ def busy_snapshot(telemetry: Telemetry, requests: int = 30) -> Snapshot:
         ins.cache_lookups.add(1, {"llm_obs.cache.result": "hit" if i % 3 else "miss", "llm_obs.cache.tier": "memory"})
         ins.genai_tokens.record(100 + i, {"gen_ai.token.type": "input", "gen_ai.operation.name": "chat"})
         ins.db_duration.record(0.0007, {"db.system.name": "redis", "db.operation.name": "GET"})
-    ins.retry_attempts.add(2, {"llm_obs.operation": "summarize", "llm_obs.retry.final": False, "llm_obs.retry.ratio": 0.5})
+    ins.retry_attempts.add(2, {"llm_obs.operation": "summarize", "llm_obs.retry.final": False,
+                               "llm_obs.retry.ratio": 0.5})
     ins.observe(CACHE_ENTRIES, lambda: [Observation(42)])
     ins.observe(BREAKER_STATE, lambda: [Observation(2, {"llm_obs.circuit_breaker.name": "ai_service"})])
     return telemetry.reader.snapshot(1_700_000_000.25)
