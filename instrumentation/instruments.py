@@ -35,6 +35,8 @@ LLM_QUEUED: Final = "llm_obs.llm.queue.waiting"
 # The conventions define no cost: it lives in the project's namespace. "{USD}": an annotation, so the
 # Prometheus name carries no unit suffix (llm_obs_gen_ai_client_cost_total).
 GENAI_COST: Final = "llm_obs.gen_ai.client.cost"
+# The mark on token counts the service estimated (LLM_ESTIMATE_TOKENS); the conventions have none.
+USAGE_ESTIMATED: Final = "llm_obs.usage.estimated"
 
 # How the observed levels of several instances (workers, replicas) combine into the service's value at
 # one instant: the observable gauges, and process.memory.usage (an observable up-down counter, as semconv

@@ -98,7 +98,8 @@ def measure(window: Window) -> Measurements:
     cache_get = window.histogram(names.CACHE_DURATION, lambda a: a.get("llm_obs.cache.operation") == "get")
     ai = window.histogram(names.GENAI_DURATION)
     ai_errors = window.histogram(names.GENAI_DURATION, lambda a: "error.type" in a)
-    tokens = window.histogram_by(names.GENAI_TOKENS, "gen_ai.token.type")
+    # the provider's counts only: estimates (LLM_ESTIMATE_TOKENS) are marked and left out of the totals
+    tokens = window.histogram_by(names.GENAI_TOKENS, "gen_ai.token.type", lambda a: names.USAGE_ESTIMATED not in a)
     redis = window.histogram(names.DB_DURATION, lambda a: a.get("db.system.name") == "redis")
     redis_errors = window.histogram(
         names.DB_DURATION, lambda a: a.get("db.system.name") == "redis" and "error.type" in a)

@@ -20,9 +20,9 @@ from app.services.genai_content import EVENT_NAME, ContentCapture, span_attribut
 from app.services.llm.base import LLMError, LLMOutput, LLMProvider, LLMRequest, Usage
 from app.services.llm.limiter import ConcurrencyLimiter
 from app.services.pricing import Price, cost
-from instrumentation.instruments import Instruments
+from instrumentation.instruments import USAGE_ESTIMATED, Instruments
 
-ESTIMATED = "llm_obs.usage.estimated"  # the project's namespace: the conventions have no such mark
+ESTIMATED = USAGE_ESTIMATED
 
 Attributes = dict[str, AttributeValue]
 

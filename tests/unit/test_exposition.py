@@ -18,7 +18,8 @@ from instrumentation.snapshot import Snapshot
 from .traffic import API_ROUTE, http_histogram, request_attrs
 
 # Every instrument name declared in instrumentation/instruments.py, plus the HTTP server histogram.
-DECLARED = {v for k, v in vars(names).items() if k.isupper() and isinstance(v, str) and "." in v}
+DECLARED = {v for k, v in vars(names).items()
+            if k.isupper() and isinstance(v, str) and "." in v} - {names.USAGE_ESTIMATED}  # an attribute
 
 GENAI = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "offline",
          "gen_ai.request.model": "offline-extractive-1"}

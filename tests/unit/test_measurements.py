@@ -8,7 +8,14 @@ from opentelemetry.metrics import Observation
 from app.monitoring.measurements import measure
 from app.monitoring.windows import Window
 from instrumentation import Telemetry
-from instrumentation.instruments import BREAKER_STATE, CACHE_ENTRIES, CACHE_MEMORY, MEMORY_LIMIT, PROCESS_MEMORY
+from instrumentation.instruments import (
+    BREAKER_STATE,
+    CACHE_ENTRIES,
+    CACHE_MEMORY,
+    MEMORY_LIMIT,
+    PROCESS_MEMORY,
+    USAGE_ESTIMATED,
+)
 
 from .traffic import API_ROUTE, http_histogram, request_attrs
 
@@ -102,6 +109,8 @@ def test_genai_and_redis_measurements(telemetry: Telemetry) -> None:
     ins.genai_duration.record(5.0, {**base, "error.type": "LLMTransientError"})
     ins.genai_tokens.record(120, {**base, "gen_ai.token.type": "input"})
     ins.genai_tokens.record(30, {**base, "gen_ai.token.type": "output"})
+    # estimated counts (LLM_ESTIMATE_TOKENS) are marked, and not the provider's: not in the totals
+    ins.genai_tokens.record(999, {**base, "gen_ai.token.type": "input", USAGE_ESTIMATED: True})
     ins.db_duration.record(0.002, {"db.system.name": "redis", "db.operation.name": "GET"})
     ins.db_duration.record(0.004, {"db.system.name": "redis", "db.operation.name": "SET",
                                    "error.type": "TimeoutError"})
