@@ -57,9 +57,8 @@ class Measurements:
     ai_p95_ms: float
     ai_avg_ms: float
     input_tokens: int
-    ai_cost_usd: float  # reported tokens at LLM_PRICES
-    ai_spend_usd_per_hour: float  # that cost as a rate over the window, per hour
     output_tokens: int
+    ai_cost_usd: float  # reported tokens at LLM_PRICES
     # Redis
     redis_operations: int
     redis_errors: int
@@ -81,8 +80,14 @@ class Measurements:
     def open_breaker_count(self) -> int:
         return len(self.open_breakers)
 
+    @property
+    def ai_spend_usd_per_hour(self) -> float:
+        """The window's cost as a rate, per hour (what the AiSpendHigh KPI judges)."""
+        return round(self.ai_cost_usd / self.window_seconds * 3600, 6) if self.window_seconds > 0 else 0.0
+
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "open_breakers": self.open_breakers}
+        return {**asdict(self), "open_breakers": self.open_breakers,
+                "ai_spend_usd_per_hour": self.ai_spend_usd_per_hour}
 
 
 STATE_NAMES = {v: k for k, v in names.BREAKER_STATE_VALUES.items()}
@@ -110,7 +115,6 @@ def measure(window: Window) -> Measurements:
     process_mb = window.gauge(names.PROCESS_MEMORY) / 1e6
     memory_limit_mb = window.gauge(names.MEMORY_LIMIT) / 1e6
     seconds = window.seconds
-    spent = window.counter(names.GENAI_COST)
     return Measurements(
         window_seconds=round(seconds, 3),
         requests=requests, errors=error_count, error_rate=percent(error_count, requests),
@@ -126,7 +130,7 @@ def measure(window: Window) -> Measurements:
         ai_p95_ms=to_ms(quantile(0.95, ai)), ai_avg_ms=to_ms(mean(ai)),
         input_tokens=int(tokens["input"].sum) if "input" in tokens else 0,
         output_tokens=int(tokens["output"].sum) if "output" in tokens else 0,
-        ai_cost_usd=round(spent, 6), ai_spend_usd_per_hour=round(spent / seconds * 3600, 6) if seconds > 0 else 0.0,
+        ai_cost_usd=round(window.counter(names.GENAI_COST), 6),
         redis_operations=redis.count if redis else 0, redis_errors=redis_errors.count if redis_errors else 0,
         redis_avg_ms=to_ms(mean(redis)), redis_p95_ms=to_ms(quantile(0.95, redis)),
         breaker_states=states,

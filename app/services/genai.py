@@ -22,8 +22,6 @@ from app.services.llm.limiter import ConcurrencyLimiter
 from app.services.pricing import Price, cost
 from instrumentation.instruments import USAGE_ESTIMATED, Instruments
 
-ESTIMATED = USAGE_ESTIMATED
-
 Attributes = dict[str, AttributeValue]
 
 
@@ -92,7 +90,7 @@ class GenAIClient:
         self._instruments.genai_duration.record(seconds, attrs)
         for token_type, count, estimated in token_records(usage):
             point = {**attrs, "gen_ai.token.type": token_type}
-            self._instruments.genai_tokens.record(count, {**point, ESTIMATED: True} if estimated else point)
+            self._instruments.genai_tokens.record(count, {**point, USAGE_ESTIMATED: True} if estimated else point)
         for token_type, usd in cost(self.prices, (model, self.provider.model), usage).items():
             self._instruments.genai_cost.add(usd, {**attrs, "gen_ai.token.type": token_type})
 
@@ -119,7 +117,7 @@ def usage_attributes(usage: Usage) -> Attributes:
                      "gen_ai.usage.cache_read.input_tokens": usage.cache_read_input_tokens,
                      "gen_ai.usage.reasoning.output_tokens": usage.reasoning_output_tokens})
     if usage.estimated:
-        attrs[ESTIMATED] = list(usage.estimated)
+        attrs[USAGE_ESTIMATED] = list(usage.estimated)
     return attrs
 
 

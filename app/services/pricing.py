@@ -4,15 +4,19 @@ reported. Estimated counts (``LLM_ESTIMATE_TOKENS``) are never priced: a bill is
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from typing import Protocol
 
 from app.services.llm.base import Usage
 
 
-@dataclass(frozen=True, slots=True)
-class Price:
-    input_per_million: float  # USD per million input tokens
-    output_per_million: float
+class Price(Protocol):
+    """A model's price (``app.settings.ModelPrice`` is one): USD per million tokens."""
+
+    @property
+    def input_per_million(self) -> float: ...
+
+    @property
+    def output_per_million(self) -> float: ...
 
 
 def cost(prices: Mapping[str, Price], models: Iterable[str | None], usage: Usage | None) -> dict[str, float]:

@@ -33,7 +33,6 @@ from app.services.genai_content import ContentCapture, load_redactor, parse_mode
 from app.services.llm.base import OPERATIONS, LLMProvider, LLMTransientError
 from app.services.llm.limiter import ConcurrencyLimiter
 from app.services.llm.offline import OfflineProvider
-from app.services.pricing import Price
 from app.services.processing import TextProcessor
 from app.settings import Settings
 from instrumentation import Telemetry
@@ -122,8 +121,7 @@ def build_services(settings: Settings, telemetry: Telemetry) -> Services:
                       instruments, ConcurrencyLimiter(settings.llm_max_concurrency,
                                                       settings.llm_queue_timeout_seconds, instruments),
                       content, telemetry.logs.provider.get_logger("app.llm") if telemetry.logs else None,
-                      {model: Price(p.input_per_million, p.output_per_million)
-                       for model, p in settings.llm_prices.items()})
+                      settings.llm_prices)
     limit = memory_limit_bytes(settings.memory_limit_mb)
     instruments.observe(PROCESS_MEMORY, lambda: [Observation(rss_bytes())])
     instruments.observe(MEMORY_LIMIT, lambda: [Observation(limit)])

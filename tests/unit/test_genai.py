@@ -7,12 +7,13 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from app.services.genai import ESTIMATED, GenAIClient
+from app.services.genai import GenAIClient
 from app.services.llm.base import Endpoint, LLMOutput, LLMPermanentError, LLMRequest, LLMTransientError, Usage
 from app.services.llm.limiter import ConcurrencyLimiter
 from app.services.llm.offline import OfflineProvider
 from instrumentation import Telemetry
 from instrumentation.instruments import GENAI_DURATION, GENAI_TOKENS
+from instrumentation.instruments import USAGE_ESTIMATED as ESTIMATED
 
 SECRET_TEXT = "Patient Jane Roe, card 4111-1111-1111-1111, reported severe pain after the procedure."
 SECRET_QUESTION = "What did Jane Roe report after the procedure?"

@@ -28,7 +28,7 @@ def test_every_kpi_is_complete(kpi: KPI) -> None:
     assert kpi.severity in ("critical", "warning", "info")
     assert kpi.severity in SEVERITIES
     assert kpi.response_time == GUIDE_RESPONSE_TIMES[kpi.severity]
-    measured = {f.name for f in fields(Measurements)} | {"open_breaker_count"}
+    measured = {f.name for f in fields(Measurements)} | {"open_breaker_count", "ai_spend_usd_per_hour"}
     assert kpi.field in measured, f"{kpi.field} is not something measure() produces"
     if kpi.min_field is not None:
         assert kpi.min_field in measured

@@ -11,7 +11,8 @@ from app.monitoring.windows import Window
 from app.services.genai import GenAIClient
 from app.services.llm.base import Endpoint, LLMOutput, LLMRequest, Usage
 from app.services.llm.limiter import ConcurrencyLimiter
-from app.services.pricing import Price, cost
+from app.services.pricing import cost
+from app.settings import ModelPrice as Price
 from instrumentation import Telemetry
 from instrumentation.instruments import GENAI_COST
 
@@ -44,7 +45,7 @@ def test_estimates_are_never_priced_and_unknown_models_cost_nothing_known() -> N
 
 
 def test_the_response_model_is_priced_before_the_requested_one() -> None:
-    prices = {**PRICES, "gpt-test-0613": Price(1.0, 1.0)}
+    prices = {**PRICES, "gpt-test-0613": Price(input_per_million=1.0, output_per_million=1.0)}
     assert cost(prices, ("gpt-test-0613", "gpt-test"), Usage(1_000_000, 0)) == pytest.approx(
         {"input": 1.0, "output": 0.0})
 
