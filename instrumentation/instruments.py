@@ -16,6 +16,8 @@ from opentelemetry.metrics import CallbackOptions, Meter, Observation
 HTTP_SERVER_DURATION: Final = "http.server.request.duration"
 GENAI_DURATION: Final = "gen_ai.client.operation.duration"
 GENAI_TOKENS: Final = "gen_ai.client.token.usage"
+GENAI_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk"  # streamed calls only
+GENAI_TIME_PER_OUTPUT_CHUNK: Final = "gen_ai.client.operation.time_per_output_chunk"
 DB_DURATION: Final = "db.client.operation.duration"
 CACHE_LOOKUPS: Final = "llm_obs.cache.lookups"
 CACHE_DURATION: Final = "llm_obs.cache.operation.duration"
@@ -54,6 +56,8 @@ GAUGE_MERGE: Final[Mapping[str, Literal["sum", "max"]]] = {
 GENAI_DURATION_BUCKETS: Final = (
     0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 30.0, 40.96, 81.92,
 )  # semconv advice, plus 30 s so the AI P95 KPI falls on a bucket edge
+# the duration's, plus 3 s so the time-to-first-chunk KPI falls on a bucket edge
+GENAI_CHUNK_BUCKETS: Final = tuple(sorted((*GENAI_DURATION_BUCKETS, 3.0)))
 GENAI_TOKEN_BUCKETS: Final = (
     1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
 )  # semconv advice
@@ -85,6 +89,16 @@ class Instruments:
         self.genai_duration = meter.create_histogram(
             GENAI_DURATION, unit="s", description="GenAI operation duration.",
             explicit_bucket_boundaries_advisory=list(GENAI_DURATION_BUCKETS),
+        )
+        self.genai_time_to_first_chunk = meter.create_histogram(
+            GENAI_TIME_TO_FIRST_CHUNK, unit="s",
+            description="Time to receive the first chunk of a streamed answer, from when the call was made.",
+            explicit_bucket_boundaries_advisory=list(GENAI_CHUNK_BUCKETS),
+        )
+        self.genai_time_per_output_chunk = meter.create_histogram(
+            GENAI_TIME_PER_OUTPUT_CHUNK, unit="s",
+            description="Time between two chunks of a streamed answer, for each chunk after the first.",
+            explicit_bucket_boundaries_advisory=list(GENAI_CHUNK_BUCKETS),
         )
         self.genai_tokens = meter.create_histogram(
             GENAI_TOKENS, unit="{token}", description="Number of input and output tokens used.",

@@ -150,11 +150,16 @@ async def _llm_busy(_request: Request, exc: Exception) -> JSONResponse:
                         exc.retry_after_s, error="llm_concurrency_limit", limit=exc.limit)
 
 
+def llm_failure(exc: LLMError, when: str = "after retries") -> dict[str, str]:
+    """The error body of a provider failure (a 502, or a streamed answer's error event), logged."""
+    _log.warning("LLM provider failed %s: %s", when, exc)
+    kind = "llm_bad_response" if isinstance(exc, LLMPermanentError) else "llm_unavailable"
+    return {"detail": f"The AI provider failed {when}: {exc}", "error": kind}
+
+
 async def _llm_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LLMError)
-    _log.warning("LLM provider failed: %s", exc)
-    kind = "llm_bad_response" if isinstance(exc, LLMPermanentError) else "llm_unavailable"
-    return error_response(502, f"The AI provider failed after retries: {exc}", kind)
+    return JSONResponse(llm_failure(exc), status_code=502)
 
 
 def install(app: FastAPI) -> None:

@@ -135,6 +135,9 @@ _ADVICE: dict[str, Callable[[Measurements, Mapping[str, Any]], str]] = {
     "ai_p95_ms": lambda m, _top: (
         f"AI P95 {m.ai_p95_ms:g} ms over {m.ai_calls} calls: the provider is slow; caching and "
         "a faster model help, the breaker opens if it starts failing"),
+    "ai_ttfc_p95_ms": lambda m, _top: (
+        f"the first chunk of a streamed answer takes {m.ai_ttfc_p95_ms:g} ms (P95 over {m.ai_streams} streams): "
+        "the provider queues the call before it starts; a smaller prompt or a faster model help"),
     "open_breaker_count": lambda m, _top: (
         f"open circuit breakers: {', '.join(m.open_breakers)}; reset with POST "
         "/internal/resilience/circuit-breakers/{name}/reset once the provider answers again"),

@@ -46,6 +46,7 @@ HTTP_BUCKET = f"http_server_request_duration_seconds_bucket{{{API}}}"
 HTTP_COUNT = f"http_server_request_duration_seconds_count{{{API}}}"
 HTTP_5XX = f'http_server_request_duration_seconds_count{{{API},http_response_status_code=~"5.."}}'
 REDIS_BUCKET = 'db_client_operation_duration_seconds_bucket{db_system_name="redis"}'
+TTFC_BUCKET = "gen_ai_client_operation_time_to_first_chunk_seconds_bucket"
 
 PanelKind = Literal["timeseries", "stat", "state-timeline"]
 # value -> (display text, colour): a Grafana value mapping
@@ -123,6 +124,9 @@ DASHBOARDS: dict[str, tuple[str, tuple[Panel, ...]]] = {
         Panel("AI service response time P95 by model", ((
             f"{_quantile(0.95, 'gen_ai_client_operation_duration_seconds_bucket', 'le, gen_ai_request_model')} * 1000",
             "{{gen_ai_request_model}}"),), unit="ms", kpi="AiLatencyP95High"),
+        Panel("AI time to first chunk P95 (streamed calls)", ((
+            f"{_quantile(0.95, TTFC_BUCKET, 'le, gen_ai_request_model')} * 1000", "{{gen_ai_request_model}}"),),
+              unit="ms", kpi="AiTimeToFirstChunkHigh"),
         # reported and estimated tokens (LLM_ESTIMATE_TOKENS) apart: only the first are the vendor's count
         Panel("AI token usage per second", (
             ('sum by (gen_ai_token_type) (rate(gen_ai_client_token_usage_sum{llm_obs_usage_estimated=""}[5m]))',

@@ -35,6 +35,7 @@ SAMPLE_COUNT_PROMQL: dict[str, str] = {
     "cache_lookups": "sum(increase(llm_obs_cache_lookups_total[5m]))",
     "redis_operations": 'sum(increase(db_client_operation_duration_seconds_count{db_system_name="redis"}[5m]))',
     "ai_calls": "sum(increase(gen_ai_client_operation_duration_seconds_count[5m]))",
+    "ai_streams": "sum(increase(gen_ai_client_operation_time_to_first_chunk_seconds_count[5m]))",
 }
 
 
@@ -97,6 +98,11 @@ def build_catalog(cache_memory_warning_mb: float = 50.0, cache_memory_critical_m
         KPI("AiLatencyP95High", "AI service latency P95", "ai_p95_ms", ">", 30000.0, "ms", "warning",
             "ai_service", quantile.format(q=0.95, metric="gen_ai_client_operation_duration_seconds_bucket"),
             "ai_calls", 5),
+        # what a streaming user waits before the answer starts: a slow first chunk is felt even when the
+        # whole call stays within its own latency KPI
+        KPI("AiTimeToFirstChunkHigh", "AI time to first chunk P95", "ai_ttfc_p95_ms", ">", 3000.0, "ms", "warning",
+            "ai_service", quantile.format(q=0.95, metric="gen_ai_client_operation_time_to_first_chunk_seconds_bucket"),
+            "ai_streams", 5),
         # spend as a rate over the alert window, scaled to an hour: a burst that would blow the hourly
         # budget is seen within minutes, not after the hour
         KPI("AiSpendHigh", "AI spend rate", "ai_spend_usd_per_hour", ">", ai_budget_usd_per_hour, "USD/h",

@@ -59,6 +59,8 @@ class Measurements:
     input_tokens: int
     output_tokens: int
     ai_cost_usd: float  # reported tokens at LLM_PRICES
+    ai_streams: int  # streamed calls that received a first chunk
+    ai_ttfc_p95_ms: float  # their time to that first chunk, P95
     # Redis
     redis_operations: int
     redis_errors: int
@@ -103,6 +105,7 @@ def measure(window: Window) -> Measurements:
     cache_get = window.histogram(names.CACHE_DURATION, lambda a: a.get("llm_obs.cache.operation") == "get")
     ai = window.histogram(names.GENAI_DURATION)
     ai_errors = window.histogram(names.GENAI_DURATION, lambda a: "error.type" in a)
+    first_chunk = window.histogram(names.GENAI_TIME_TO_FIRST_CHUNK)
     # the provider's counts only: estimates (LLM_ESTIMATE_TOKENS) are marked and left out of the totals
     tokens = window.histogram_by(names.GENAI_TOKENS, "gen_ai.token.type", lambda a: names.USAGE_ESTIMATED not in a)
     redis = window.histogram(names.DB_DURATION, lambda a: a.get("db.system.name") == "redis")
@@ -131,6 +134,7 @@ def measure(window: Window) -> Measurements:
         input_tokens=int(tokens["input"].sum) if "input" in tokens else 0,
         output_tokens=int(tokens["output"].sum) if "output" in tokens else 0,
         ai_cost_usd=round(window.counter(names.GENAI_COST), 6),
+        ai_streams=first_chunk.count if first_chunk else 0, ai_ttfc_p95_ms=to_ms(quantile(0.95, first_chunk)),
         redis_operations=redis.count if redis else 0, redis_errors=redis_errors.count if redis_errors else 0,
         redis_avg_ms=to_ms(mean(redis)), redis_p95_ms=to_ms(quantile(0.95, redis)),
         breaker_states=states,

@@ -65,6 +65,8 @@ SERIES: tuple[Series, ...] = (
            ("http.route", "http.request.method", "http.response.status_code", "error.type")),
     Series(names.GENAI_DURATION, "histogram", "s",
            ("gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model", "error.type")),
+    Series(names.GENAI_TIME_TO_FIRST_CHUNK, "histogram", "s",
+           ("gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model")),
     Series(names.GENAI_TOKENS, "histogram", "{token}",
            ("gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model", "gen_ai.token.type",
             names.USAGE_ESTIMATED)),

@@ -57,7 +57,9 @@ def memory_usage(m: Measurements, max_bytes: int, warning_mb: float, critical_mb
 
 def ai_metrics(m: Measurements) -> dict[str, Any]:
     return {"calls": m.ai_calls, "errors": m.ai_errors, "avg_response_time": m.ai_avg_ms,
-            "p95_response_time": m.ai_p95_ms, "input_tokens": m.input_tokens, "output_tokens": m.output_tokens,
+            "p95_response_time": m.ai_p95_ms, "streams": m.ai_streams,
+            "p95_time_to_first_chunk": m.ai_ttfc_p95_ms, "input_tokens": m.input_tokens,
+            "output_tokens": m.output_tokens,
             "cost_usd": m.ai_cost_usd, "spend_usd_per_hour": m.ai_spend_usd_per_hour}
 
 

@@ -24,6 +24,26 @@ T = TypeVar("T")
 SERVICE_BREAKER = "ai_service"
 
 
+class Verdict:
+    """The breakers' judgement of one admitted call, given once."""
+
+    def __init__(self, breakers: tuple[CircuitBreaker, ...], failures: tuple[type[BaseException], ...]) -> None:
+        self._breakers: tuple[CircuitBreaker, ...] = breakers
+        self._failures = failures
+
+    def judge(self, outcome: BaseException | None) -> None:
+        """A success (``None``), a failure of the service (an exception retries are for), or no verdict
+        either way (any other: a bad request, a cancelled task, a client that went away)."""
+        breakers, self._breakers = self._breakers, ()
+        for breaker in breakers:
+            if outcome is None:
+                breaker.record_success()
+            elif isinstance(outcome, self._failures):
+                breaker.record_failure()
+            else:
+                breaker.release()
+
+
 class Resilience:
     def __init__(self, policy: ResiliencePolicy, operations: Iterable[str], instruments: Instruments,
                  retry_on: tuple[type[BaseException], ...]) -> None:
@@ -42,29 +62,29 @@ class Resilience:
         instruments.observe(BREAKER_STATE, self._observe_states)
 
     async def call(self, operation: str, fn: Callable[[], Awaitable[T]]) -> T:
+        result, verdict = await self.open(operation, fn)
+        verdict.judge(None)
+        return result
+
+    async def open(self, operation: str, fn: Callable[[], Awaitable[T]]) -> tuple[T, Verdict]:
+        """``call`` for a call whose outcome is known only later (a stream, opened by ``fn``): the
+        opening is retried as a call is, and the breakers' verdict on it waits for ``Verdict.judge``,
+        given when the stream ends. Meanwhile a half-open breaker's trial call is still in flight."""
         own, service = self.breakers[operation], self.breakers[SERVICE_BREAKER]
 
-        async def attempt() -> T:
+        async def attempt() -> tuple[T, Verdict]:
             own.before_call()
             try:
                 service.before_call()
             except CircuitOpenError:
                 own.release()
                 raise
+            verdict = Verdict((own, service), self._retry_on)
             try:
-                result = await fn()
-            except self._retry_on:
-                own.record_failure()
-                service.record_failure()
+                return await fn(), verdict
+            except BaseException as exc:
+                verdict.judge(exc)
                 raise
-            except BaseException:
-                # not the service's fault (a bad request, a cancelled task): no verdict either way
-                own.release()
-                service.release()
-                raise
-            own.record_success()
-            service.record_success()
-            return result
 
         def on_retry(_attempt: int, _exc: BaseException) -> None:
             self.retries[operation] += 1

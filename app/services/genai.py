@@ -9,20 +9,25 @@ in to estimates, and then marked ``llm_obs.usage.estimated``), no finish reason 
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncGenerator, Iterator, Mapping
+from dataclasses import dataclass
 
+from opentelemetry import trace
 from opentelemetry._logs import Logger
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.util.types import AttributeValue
 
+from app.services.closing import aclose_shielded
 from app.services.genai_content import EVENT_NAME, ContentCapture, span_attributes
-from app.services.llm.base import LLMError, LLMOutput, LLMProvider, LLMRequest, Usage
+from app.services.llm.base import Chunk, LLMError, LLMOutput, LLMPermanentError, LLMProvider, LLMRequest, Usage
 from app.services.llm.limiter import ConcurrencyLimiter
 from app.services.pricing import Price, cost
 from instrumentation.instruments import USAGE_ESTIMATED, Instruments
 
 Attributes = dict[str, AttributeValue]
+OTHER = "_OTHER"  # error.type when no better identifier exists (the conventions' fallback value)
 
 
 class GenAIClient:
@@ -59,22 +64,83 @@ class GenAIClient:
             try:
                 output = await self.provider.run(request)
             except Exception as exc:
-                error = error_type(exc)
-                usage = exc.usage if isinstance(exc, LLMError) else None
-                span.set_attribute("error.type", error)
-                # the type only: a vendor's error text may quote the prompt back
-                span.set_status(Status(StatusCode.ERROR, error))
-                attrs = {**self._base, "error.type": error}
-                if usage is not None:
-                    span.set_attributes(usage_attributes(usage))
-                self._record(time.perf_counter() - start, attrs, usage, None)
-                self._capture(span, request, None)
+                self._failed(span, start, request, error_type(exc), None, reported_usage(exc))
                 raise
-            span.set_attributes(response_attributes(output))
-            self._capture(span, request, output)
-            self._record(time.perf_counter() - start, {**self._base, "gen_ai.response.model": output.model},
-                         output.usage, output.model)
+            self._succeeded(span, start, request, output)
             return output
+
+    async def stream(self, request: LLMRequest) -> AsyncGenerator[Chunk, None]:
+        """``run`` as a stream: the provider's chunks as they come, the last one with the whole answer.
+
+        One span and one duration cover the whole stream, with ``gen_ai.request.stream`` and the time
+        to the first chunk (``gen_ai.response.time_to_first_chunk`` and its metric; the gaps between
+        later chunks go to ``gen_ai.client.operation.time_per_output_chunk``). However the stream ends
+        -- drained, failed, or abandoned by the consumer (``aclose``, a cancelled task) -- the span
+        ends, the duration and the tokens reported so far are recorded, and the provider's stream is
+        closed (its connection released). An abandoned stream ends as ``opentelemetry-util-genai``
+        ends one: ``error.type`` ``_OTHER``, "abandoned stream".
+        """
+        async with self.limiter.slot():
+            start = time.perf_counter()
+            span = self._tracer.start_span(
+                f"chat {self.provider.model}", kind=SpanKind.CLIENT,
+                attributes={**self._base, **self._request, "llm_obs.operation": request.operation,
+                            "gen_ai.request.stream": True})
+            timing = _ChunkTiming(start)
+            chunks = self.provider.stream(request)
+            output: LLMOutput | None = None
+            usage: Usage | None = None  # the last the vendor reported
+            failure: BaseException | None = None
+            try:
+                while output is None:
+                    # current only while the provider runs: the caller's context is its own between chunks
+                    with trace.use_span(span, record_exception=False, set_status_on_exception=False):
+                        chunk = await anext(chunks, None)
+                        if chunk is None:
+                            raise LLMPermanentError("the provider's stream ended without an answer")
+                        if chunk.output is None:
+                            self._chunk_timed(span, timing, chunk)
+                    output, usage = chunk.output, chunk.usage or usage
+                    yield chunk
+            except BaseException as exc:
+                failure = exc
+                raise
+            finally:
+                await aclose_shielded(chunks)
+                with trace.use_span(span, end_on_exit=True, record_exception=False, set_status_on_exception=False):
+                    if output is not None:
+                        self._succeeded(span, start, request, output)
+                    elif isinstance(failure, GeneratorExit | asyncio.CancelledError):
+                        self._failed(span, start, request, OTHER, "abandoned stream", usage)
+                    else:
+                        error = failure or LLMPermanentError("the stream ended without an answer")
+                        self._failed(span, start, request, error_type(error), None, reported_usage(error) or usage)
+
+    def _chunk_timed(self, span: Span, timing: _ChunkTiming, chunk: Chunk) -> None:
+        now = time.perf_counter()
+        if timing.attrs is None:  # the first chunk
+            timing.attrs = {**self._base, **present({"gen_ai.response.model": chunk.model})}
+            span.set_attribute("gen_ai.response.time_to_first_chunk", now - timing.last)
+            self._instruments.genai_time_to_first_chunk.record(now - timing.last, timing.attrs)
+        else:
+            self._instruments.genai_time_per_output_chunk.record(now - timing.last, timing.attrs)
+        timing.last = now
+
+    def _succeeded(self, span: Span, start: float, request: LLMRequest, output: LLMOutput) -> None:
+        span.set_attributes(response_attributes(output))
+        self._capture(span, request, output)
+        self._record(time.perf_counter() - start, {**self._base, "gen_ai.response.model": output.model},
+                     output.usage, output.model)
+
+    def _failed(self, span: Span, start: float, request: LLMRequest, error: str, description: str | None,
+                usage: Usage | None) -> None:
+        span.set_attribute("error.type", error)
+        # the type only: a vendor's error text may quote the prompt back
+        span.set_status(Status(StatusCode.ERROR, description or error))
+        if usage is not None:
+            span.set_attributes(usage_attributes(usage))
+        self._record(time.perf_counter() - start, {**self._base, "error.type": error}, usage, None)
+        self._capture(span, request, None)
 
     def _capture(self, span: Span, request: LLMRequest, output: LLMOutput | None) -> None:
         if not self.content.enabled:
@@ -95,6 +161,12 @@ class GenAIClient:
             self._instruments.genai_cost.add(usd, {**attrs, "gen_ai.token.type": token_type})
 
 
+@dataclass(slots=True)
+class _ChunkTiming:
+    last: float  # when the call started, then when the latest chunk came
+    attrs: Attributes | None = None  # the chunk metrics' attributes, set by the first chunk
+
+
 def error_type(exc: BaseException) -> str:
     """The provider's error code when it sent one, else the fully qualified type of the failure
     underneath (``httpx.ReadTimeout``), as ``opentelemetry-util-genai`` names it."""
@@ -103,6 +175,11 @@ def error_type(exc: BaseException) -> str:
     cause = exc.__cause__ or exc
     kind = type(cause)
     return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+
+
+def reported_usage(exc: BaseException) -> Usage | None:
+    """What the provider reported for a call that failed after it answered."""
+    return exc.usage if isinstance(exc, LLMError) else None
 
 
 def response_attributes(output: LLMOutput) -> Attributes:

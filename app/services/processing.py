@@ -6,17 +6,33 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from dataclasses import asdict
+from collections.abc import AsyncGenerator
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from app.cache.keys import cache_key, ttl_for
 from app.cache.tiered import TieredCache
 from app.resilience.breaker import CircuitOpenError
-from app.resilience.manager import Resilience
+from app.resilience.manager import Resilience, Verdict
+from app.services.closing import aclose_shielded
 from app.services.genai import GenAIClient
-from app.services.llm.base import LLMError, LLMOutput, LLMRequest
+from app.services.llm.base import Chunk, LLMError, LLMOutput, LLMRequest
 from app.services.models import BatchItem, BatchRequest, BatchResponse, ProcessRequest, ProcessResponse
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """The model's next text in a streamed answer."""
+
+    text: str
+
+
+StreamEvent = Delta | ProcessResponse
+
+
+async def _single(response: ProcessResponse) -> AsyncGenerator[StreamEvent, None]:
+    yield response
 
 
 def _now_iso() -> str:
@@ -49,16 +65,67 @@ class TextProcessor:
     async def process(self, request: ProcessRequest) -> ProcessResponse:
         start = time.perf_counter()
         key = cache_key(request.operation, request.text, request.options, request.question)
-        cached = await self.cache.get(key, request.operation)
+        cached = await self._cached(request, key, start)
         if cached is not None:
-            # The cache hands out only values that parsed into its answer model, so this cannot fail on
-            # what another writer left (that was a miss). Shallow: the sentiment is not validated twice.
-            fields = dict(cached.value)
-            fields["metadata"] = {**cached.value.metadata, "cache_tier": cached.tier}
-            return ProcessResponse(operation=request.operation, **fields, cache_hit=True,
-                                   processing_time=time.perf_counter() - start, timestamp=_now_iso())
+            return cached
         llm_request = LLMRequest(request.operation, request.text, request.question, request.options)
         output = await self.resilience.call(request.operation, lambda: self.llm.run(llm_request))
+        return await self._answered(request, key, output, start)
+
+    async def open_stream(self, request: ProcessRequest) -> AsyncGenerator[StreamEvent, None]:
+        """The answer as a stream: ``Delta``s of the model's text as it comes, then the answer, cached
+        whole once it is complete (a cache hit is the answer alone). Opened here: whatever keeps the
+        call from starting (an open breaker, the limiter, a vendor refusing it after retries) raises
+        now, as ``process`` would. A stream that fails later, or is closed before its end, caches
+        nothing; the breakers judge the call when the stream ends."""
+        start = time.perf_counter()
+        key = cache_key(request.operation, request.text, request.options, request.question)
+        cached = await self._cached(request, key, start)
+        if cached is not None:
+            return _single(cached)
+        llm_request = LLMRequest(request.operation, request.text, request.question, request.options)
+
+        async def opening() -> tuple[AsyncGenerator[Chunk, None], Chunk]:
+            chunks = self.llm.stream(llm_request)
+            try:
+                return chunks, await anext(chunks)
+            except BaseException:
+                await chunks.aclose()
+                raise
+
+        (chunks, first), verdict = await self.resilience.open(request.operation, opening)
+        return self._relay(request, key, start, chunks, first, verdict)
+
+    async def _relay(self, request: ProcessRequest, key: str, start: float, chunks: AsyncGenerator[Chunk, None],
+                     chunk: Chunk, verdict: Verdict) -> AsyncGenerator[StreamEvent, None]:
+        outcome: BaseException | None = None
+        try:
+            while chunk.output is None:
+                if chunk.text:
+                    yield Delta(chunk.text)
+                chunk = await anext(chunks)
+            output = chunk.output
+            await chunks.aclose()  # the call is over: its span ends before the cache write
+            yield await self._answered(request, key, output, start)
+        except BaseException as exc:
+            outcome = exc
+            raise
+        finally:
+            await aclose_shielded(chunks)
+            verdict.judge(None if chunk.output is not None else outcome)
+
+    async def _cached(self, request: ProcessRequest, key: str, start: float) -> ProcessResponse | None:
+        cached = await self.cache.get(key, request.operation)
+        if cached is None:
+            return None
+        # The cache hands out only values that parsed into its answer model, so this cannot fail on
+        # what another writer left (that was a miss). Shallow: the sentiment is not validated twice.
+        fields = dict(cached.value)
+        fields["metadata"] = {**cached.value.metadata, "cache_tier": cached.tier}
+        return ProcessResponse(operation=request.operation, **fields, cache_hit=True,
+                               processing_time=time.perf_counter() - start, timestamp=_now_iso())
+
+    async def _answered(self, request: ProcessRequest, key: str, output: LLMOutput, start: float) -> ProcessResponse:
         fields = response_fields(output)
         await self.cache.set(key, fields, ttl_for(request.operation))
         return ProcessResponse(operation=request.operation, **fields, cache_hit=False,

@@ -23,6 +23,13 @@ may be changed while it runs. Modes:
 - ``refuse``: the connection is closed without an answer.
 
 ``in_flight`` is how many requests it is answering now, ``max_in_flight`` the most it answered at once.
+
+A request with ``"stream": true`` is answered (in ``ok``, ``slow`` and ``held``) as OpenAI streams: server-sent
+``chat.completion.chunk`` events, one per word of the content, ``chunk_delay_s`` apart; a last chunk with the
+finish reason; the usage in a chunk of its own when the request set ``stream_options.include_usage`` (and
+``include_usage``); then ``data: [DONE]``. ``break_after = n`` closes the connection after n words, as a vendor
+that breaks off; ``stream_events = False`` answers a stream request with a whole completion instead.
+``streams_abandoned`` counts the streams whose client went away before the end.
 """
 
 from __future__ import annotations
@@ -70,6 +77,10 @@ class FakeOpenAI:
         self.cached_tokens: int | None = None  # usage.prompt_tokens_details.cached_tokens when set
         self.reasoning_tokens: int | None = None  # usage.completion_tokens_details.reasoning_tokens
         self.model_suffix = "-fake"
+        self.chunk_delay_s = 0.0
+        self.break_after: int | None = None
+        self.stream_events = True
+        self.streams_abandoned = 0
         self.requests: list[RecordedRequest] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -180,6 +191,8 @@ class FakeOpenAI:
             self._send_error(handler, mode)
         elif not _valid(body):
             _send_json(handler, 400, _error("'model' and 'messages' are required", "invalid_request_error"))
+        elif body.get("stream") is True and self.stream_events:
+            self._stream(handler, body, serial)
         else:
             record.response = self._completion(body, serial)
             _send_json(handler, 200, record.response)
@@ -205,15 +218,52 @@ class FakeOpenAI:
                          **({"finish_reason": self.finish_reason} if self.finish_reason else {})}],
         }
         if self.include_usage:
-            prompt = sum(count_tokens(str(m.get("content", ""))) + 4 for m in messages) + 3
-            completion = count_tokens(content)
-            response["usage"] = {"prompt_tokens": prompt, "completion_tokens": completion,
-                                 "total_tokens": prompt + completion}
-            if self.cached_tokens is not None:
-                response["usage"]["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
-            if self.reasoning_tokens is not None:
-                response["usage"]["completion_tokens_details"] = {"reasoning_tokens": self.reasoning_tokens}
+            response["usage"] = self._usage(messages, content)
         return response
+
+    def _usage(self, messages: list[dict[str, Any]], content: str) -> dict[str, Any]:
+        prompt = sum(count_tokens(str(m.get("content", ""))) + 4 for m in messages) + 3
+        completion = count_tokens(content)
+        usage: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion,
+                                 "total_tokens": prompt + completion}
+        if self.cached_tokens is not None:
+            usage["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
+        if self.reasoning_tokens is not None:
+            usage["completion_tokens_details"] = {"reasoning_tokens": self.reasoning_tokens}
+        return usage
+
+    def _stream(self, handler: _Handler, body: dict[str, Any], serial: int) -> None:
+        whole = self._completion(body, serial)
+        content = whole["choices"][0]["message"]["content"]
+        base = {"id": whole["id"], "object": "chat.completion.chunk", "created": whole["created"],
+                "model": whole["model"]}
+        events: list[dict[str, Any]] = [
+            {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}]
+        words = re.findall(r"\s*\S+", content)
+        events += [{**base, "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]} for w in words]
+        cut = None if self.break_after is None else 1 + self.break_after
+        events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": self.finish_reason}]})
+        options = body.get("stream_options")
+        if self.include_usage and isinstance(options, dict) and options.get("include_usage") is True:
+            events.append({**base, "choices": [], "usage": self._usage(body["messages"], content)})
+        handler.close_connection = True  # no Content-Length: the end of the connection ends the body
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/event-stream")
+        handler.send_header("Cache-Control", "no-cache")
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        try:
+            for index, event in enumerate(events[:cut]):
+                if index > 1 and self._stopping.wait(self.chunk_delay_s):
+                    return
+                handler.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+                handler.wfile.flush()
+            if cut is None:
+                handler.wfile.write(b"data: [DONE]\n\n")
+                handler.wfile.flush()
+        except OSError:  # the client went away mid-stream
+            with self._lock:
+                self.streams_abandoned += 1
 
 
 def answer(system: str, user: str) -> str:

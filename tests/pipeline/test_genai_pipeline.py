@@ -121,3 +121,32 @@ def test_content_is_absent_by_default_and_captured_when_opted_in(stack: Stack, r
     finally:
         off.stop()
         on.stop()
+
+
+def test_a_streamed_call_has_its_time_to_first_chunk_in_prometheus_and_jaeger(
+        stack: Stack, redis_server: RedisServer) -> None:
+    with FakeOpenAI(mode="slow", delay_s=0.3) as fake:  # the vendor thinks 0.3 s before its first chunk
+        name = f"genai-stream-{uuid.uuid4().hex[:6]}"
+        service = LiveService(service_env(stack, redis_server.url, name, LLM_PROVIDER="openai",
+                                          LLM_BASE_URL=fake.base_url, LLM_MODEL="gpt-test",
+                                          LLM_API_KEY="sk-test")).start()
+        try:
+            trace_id, header = traceparent()
+            resp = httpx.post(f"{service.url}/v1/text_processing/process", timeout=30,
+                              json={"text": f"{TEXT} ({name})", "operation": "summarize", "stream": True},
+                              headers={"traceparent": header})
+            assert resp.status_code == 200 and "event: result" in resp.text, resp.text
+            first = poll(lambda: prom_query(
+                stack.prometheus, f'gen_ai_client_operation_time_to_first_chunk_seconds_count{{job="{name}"}}'),
+                "the time-to-first-chunk histogram in Prometheus")
+            assert [float(r["value"][1]) for r in first] == [1.0]
+            assert first[0]["metric"]["gen_ai_request_model"] == "gpt-test"
+            seconds = float(prom_query(stack.prometheus, "gen_ai_client_operation_time_to_first_chunk_seconds_sum"
+                                       f'{{job="{name}"}}')[0]["value"][1])
+            assert 0.3 <= seconds < 5
+            span = chat_span(stack, trace_id)
+            assert span["gen_ai.request.stream"] is True
+            assert float(span["gen_ai.response.time_to_first_chunk"]) == pytest.approx(seconds, abs=1e-3)
+            assert int(span["gen_ai.usage.output_tokens"]) > 0  # asked for in the stream, and reported
+        finally:
+            service.stop()

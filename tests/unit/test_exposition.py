@@ -33,6 +33,8 @@ def record_everything(telemetry: Telemetry) -> Snapshot:
     hist.record(0.003, request_attrs("/health", 200, "GET"))
     ins.genai_duration.record(1.7, GENAI)
     ins.genai_duration.record(31.0, {**GENAI, "error.type": "LLMTransientError"})
+    ins.genai_time_to_first_chunk.record(0.4, GENAI)
+    ins.genai_time_per_output_chunk.record(0.02, GENAI)
     ins.genai_tokens.record(250, {**GENAI, "gen_ai.token.type": "input"})
     ins.genai_tokens.record(60, {**GENAI, "gen_ai.token.type": "output"})
     ins.genai_cost.add(0.0125, {**GENAI, "gen_ai.token.type": "input"})

@@ -7,7 +7,7 @@ service's own limit, not the vendor's failure: neither retried nor counted by a 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -91,6 +91,24 @@ class LLMOutput:
 
 
 @dataclass(frozen=True, slots=True)
+class Chunk:
+    """One piece of a streamed answer.
+
+    ``text`` is the model's next text (empty in a chunk that carries only metadata); ``model``,
+    ``response_id``, ``finish_reason`` and ``usage`` are what the vendor said about the answer in this
+    chunk (an OpenAI stream reports its usage in a last chunk of its own). The final chunk of a stream
+    carries ``output``, the whole answer parsed, and nothing else: it is not a vendor chunk.
+    """
+
+    text: str = ""
+    model: str | None = None
+    response_id: str | None = None
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    output: LLMOutput | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Endpoint:
     """Where a provider sends its calls and with which request parameters (``None``: not sent)."""
 
@@ -106,6 +124,11 @@ class LLMProvider(Protocol):
     endpoint: Endpoint
 
     async def run(self, request: LLMRequest) -> LLMOutput: ...
+
+    def stream(self, request: LLMRequest) -> AsyncGenerator[Chunk, None]:
+        """The answer as it is produced: vendor chunks, then one chunk with the parsed ``output``.
+        A failure raises ``LLMError`` (with the usage reported so far) out of the iteration."""
+        ...
 
     def messages(self, request: LLMRequest) -> tuple[str | None, str]:
         """(system instruction, user message) as sent for ``request``: for opt-in content capture."""

@@ -6,9 +6,14 @@ sentiment with negation and confidence, key points, questions and answers found 
 
 from __future__ import annotations
 
+import asyncio
+import json
+import re
+from collections.abc import AsyncGenerator
+from dataclasses import asdict
 from typing import Literal
 
-from app.services.llm.base import Endpoint, LLMOutput, LLMRequest, SentimentResult, Usage
+from app.services.llm.base import Chunk, Endpoint, LLMOutput, LLMRequest, SentimentResult, Usage
 from app.services.llm.text import (
     content_words,
     int_option,
@@ -32,6 +37,8 @@ difficult hard weak loss losses decline declined risk risks crash crashed error 
 useless annoying unreliable frustrating painful damage harmful concern concerns outage delay delayed
 wrong
 """.split())
+_PIECE = re.compile(r"\s*\S+")  # a streamed chunk: one word with the space before it
+
 NEGATIONS = frozenset("""
 not no never none nothing neither nor without hardly isn't wasn't don't doesn't didn't can't cannot
 won't aren't weren't
@@ -64,6 +71,15 @@ class OfflineProvider:
             return self._out(request, questions=qs)
         return self._out(request, result=answer(request.text, request.question or ""))
 
+    async def stream(self, request: LLMRequest) -> AsyncGenerator[Chunk, None]:
+        """The answer word by word, as the text a model would have written (``answer_text``), then
+        the answer itself. Each chunk gives the event loop a turn, as a vendor's would."""
+        output = await self.run(request)
+        for piece in _PIECE.findall(answer_text(output)):
+            yield Chunk(text=piece, model=self.model)
+            await asyncio.sleep(0)
+        yield Chunk(output=output)
+
     def messages(self, request: LLMRequest) -> tuple[str | None, str]:
         # no prompt: the text (and the question) is the whole input
         return None, request.text if request.question is None else f"{request.question}\n\n{request.text}"
@@ -77,6 +93,15 @@ class OfflineProvider:
         usage = with_estimates(Usage(), prompt, produced, self.estimate_tokens)
         # "stop" is true here: the extractive answer is always complete, never cut at a limit
         return LLMOutput(usage=usage, model=self.model, finish_reason="stop", **fields)  # type: ignore[arg-type]
+
+
+def answer_text(output: LLMOutput) -> str:
+    """The answer as the text a model answering the OpenAI provider's prompt writes: the summary or
+    answer, the sentiment's JSON object, one point or question per line."""
+    if output.sentiment is not None:
+        return json.dumps(asdict(output.sentiment))
+    items = output.key_points if output.key_points is not None else output.questions
+    return "\n".join(items) if items is not None else output.result or ""
 
 
 def summarize(text: str, max_words: int) -> str:

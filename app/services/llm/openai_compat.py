@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
@@ -17,6 +19,7 @@ from typing import Any, Literal
 import httpx
 
 from app.services.llm.base import (
+    Chunk,
     Endpoint,
     LLMError,
     LLMOutput,
@@ -65,16 +68,69 @@ class OpenAICompatibleProvider:
 
     async def run(self, request: LLMRequest) -> LLMOutput:
         system, user = build_prompt(request)
-        data = await self._complete(system, user)
+        try:
+            response = await self.client.post(self.url, json=self._body(system, user), headers=self._headers(),
+                                              timeout=self._timeout)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc) from exc
+        return self._completion(request, system + user, response)
+
+    async def stream(self, request: LLMRequest) -> AsyncGenerator[Chunk, None]:
+        """The Chat Completions stream, usage included (``stream_options.include_usage``). A vendor
+        that answers with a whole completion instead is taken as one chunk."""
+        system, user = build_prompt(request)
+        body = {**self._body(system, user), "stream": True, "stream_options": {"include_usage": True}}
+        seen = _Streamed()
+        try:
+            async with self.client.stream("POST", self.url, json=body, headers=self._headers(),
+                                          timeout=self._timeout) as response:
+                if response.status_code >= 400 or not is_event_stream(response):
+                    await response.aread()
+                    output = self._completion(request, system + user, response)
+                    # the whole answer at once: one chunk with no text of its own, then the answer
+                    yield Chunk(model=output.model, response_id=output.response_id, usage=output.usage)
+                    yield Chunk(output=output)
+                    return
+                async for line in response.aiter_lines():
+                    data = sse_data(line)
+                    if data == "[DONE]":
+                        seen.done = True
+                        break
+                    if data is not None:
+                        chunk = stream_chunk(data)
+                        seen.add(chunk)
+                        yield chunk
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc, seen.usage) from exc
+        except LLMError as exc:
+            exc.usage = exc.usage or seen.usage
+            raise
+        if not seen.done and seen.finish_reason is None:
+            # no code and no exception underneath: the conventions' fallback value
+            raise LLMTransientError("LLM stream ended before the answer was complete", error_type="_OTHER",
+                                    usage=seen.usage)
+        yield Chunk(output=self._output(request, system + user, "".join(seen.text), seen.usage or Usage(), {
+            "finish_reason": seen.finish_reason, "response_id": seen.response_id, "model": seen.model or self.model}))
+
+    def _completion(self, request: LLMRequest, prompt: str, response: httpx.Response) -> LLMOutput:
+        """The answer of a whole (not streamed) completion."""
+        data = self._json(response)
         usage = reported_usage(data)
         try:
             content, finish_reason = _first_choice(data)
-            usage = with_estimates(usage, system + user, content, self.estimate_tokens)
-            return self._parse(request, content, {
-                "usage": usage, "finish_reason": finish_reason, "response_id": _text(data, "id"),
-                "model": _text(data, "model") or self.model})
         except LLMError as exc:
             exc.usage = usage  # the vendor answered: the tokens it reported were spent all the same
+            raise
+        return self._output(request, prompt, content, usage, {"finish_reason": finish_reason,
+                            "response_id": _text(data, "id"), "model": _text(data, "model") or self.model})
+
+    def _output(self, request: LLMRequest, prompt: str, content: str, reported: Usage,
+                meta: dict[str, Any]) -> LLMOutput:
+        try:
+            usage = with_estimates(reported, prompt, content, self.estimate_tokens)
+            return self._parse(request, content, {"usage": usage, **meta})
+        except LLMError as exc:
+            exc.usage = reported
             raise
 
     def _parse(self, request: LLMRequest, content: str, out: dict[str, Any]) -> LLMOutput:
@@ -96,20 +152,22 @@ class OpenAICompatibleProvider:
         if self._owns_client:
             await self.client.aclose()
 
-    async def _complete(self, system: str, user: str) -> dict[str, Any]:
-        body = {"model": self.model, "temperature": self.temperature, "max_tokens": self.max_tokens,
+    def _body(self, system: str, user: str) -> dict[str, Any]:
+        return {"model": self.model, "temperature": self.temperature, "max_tokens": self.max_tokens,
                 "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}]}
-        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        try:
-            response = await self.client.post(self.url, json=body, headers=headers, timeout=self._timeout)
-        except httpx.TimeoutException as exc:
-            raise LLMTransientError(f"LLM request timed out ({type(exc).__name__})") from exc
-        except httpx.TransportError as exc:
-            raise LLMTransientError(self._redact(f"LLM connection failed ({type(exc).__name__}: {exc})")
-                                    ) from exc
-        except httpx.HTTPError as exc:
-            raise LLMPermanentError(self._redact(f"LLM request failed ({type(exc).__name__}: {exc})")
-                                    ) from exc
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+
+    def _transport_error(self, exc: httpx.HTTPError, usage: Usage | None = None) -> LLMError:
+        if isinstance(exc, httpx.TimeoutException):
+            return LLMTransientError(f"LLM request timed out ({type(exc).__name__})", usage=usage)
+        if isinstance(exc, httpx.TransportError):
+            return LLMTransientError(self._redact(f"LLM connection failed ({type(exc).__name__}: {exc})"), usage=usage)
+        return LLMPermanentError(self._redact(f"LLM request failed ({type(exc).__name__}: {exc})"), usage=usage)
+
+    def _json(self, response: httpx.Response) -> dict[str, Any]:
+        """The answer's JSON object; an error status or anything else raises."""
         status = response.status_code
         if status >= 400:
             message = f"LLM API returned HTTP {status}: {self._excerpt(response)}"
@@ -214,13 +272,70 @@ def error_code(response: httpx.Response) -> str:
         body = response.json()
     except ValueError:
         body = None
+    return vendor_code(body) or str(response.status_code)
+
+
+def vendor_code(body: object) -> str | None:
+    """``error.code``, else ``error.type``, of an OpenAI error object, when it is an identifier."""
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):
         for key in ("code", "type"):
             value = error.get(key)
             if isinstance(value, str) and _ERROR_CODE.fullmatch(value):
                 return value
-    return str(response.status_code)
+    return None
+
+
+def is_event_stream(response: httpx.Response) -> bool:
+    content_type: str = response.headers.get("content-type", "")
+    return content_type.split(";")[0].strip() == "text/event-stream"
+
+
+def sse_data(line: str) -> str | None:
+    """The payload of a server-sent event's ``data:`` line; ``None`` for any other line (blank lines,
+    ``event:``, ``id:``, comments). OpenAI's events are one data line each."""
+    if not line.startswith("data:"):
+        return None
+    return line[5:].strip()
+
+
+def stream_chunk(data: str) -> Chunk:
+    """One ``chat.completion.chunk``; an error event (``{"error": ...}``) raises ``LLMTransientError``."""
+    try:
+        event = json.loads(data)
+    except ValueError:
+        raise LLMPermanentError("LLM stream sent an event that is not JSON") from None
+    if not isinstance(event, dict):
+        raise LLMPermanentError("LLM stream sent JSON that is not an object")
+    if "error" in event:
+        raise LLMTransientError("LLM stream reported an error", error_type=vendor_code(event))
+    choices = event.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+    delta = choice.get("delta")
+    text = delta.get("content") if isinstance(delta, dict) else None
+    finish = choice.get("finish_reason")
+    return Chunk(text=text if isinstance(text, str) else "", model=_text(event, "model"),
+                 response_id=_text(event, "id"), finish_reason=finish if isinstance(finish, str) and finish else None,
+                 usage=reported_usage(event) if isinstance(event.get("usage"), dict) else None)
+
+
+@dataclass
+class _Streamed:
+    """What a stream has delivered so far: its text, and the last word of each of its metadata."""
+
+    text: list[str] = field(default_factory=list)
+    model: str | None = None
+    response_id: str | None = None
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    done: bool = False  # the [DONE] event came
+
+    def add(self, chunk: Chunk) -> None:
+        self.text.append(chunk.text)
+        self.model = chunk.model or self.model
+        self.response_id = chunk.response_id or self.response_id
+        self.finish_reason = chunk.finish_reason or self.finish_reason
+        self.usage = chunk.usage or self.usage
 
 
 def reported_usage(data: dict[str, Any]) -> Usage:
