@@ -51,6 +51,8 @@ def test_every_emitted_name_is_in_the_conventions_or_the_projects_namespace(redi
                 body = {"text": TEXT, "operation": op}
                 assert client.post("/v1/text_processing/process", json=body).status_code == 200
                 assert client.post("/v1/text_processing/process", json=body).status_code == 200  # a hit
+            streamed = {"text": TEXT + " streamed", "operation": "key_points", "stream": True}
+            assert "event: result" in client.post("/v1/text_processing/process", json=streamed).text
             fake.fail_next(2, "error500")
             client.post("/v1/text_processing/process", json={"text": TEXT + " again", "operation": "qa",
                                                               "question": "What breaks?"})
@@ -66,5 +68,7 @@ def test_every_emitted_name_is_in_the_conventions_or_the_projects_namespace(redi
         for key in span.attributes or {}:
             emitted.setdefault(key, f"attribute of span {span.name!r}")
     assert len(emitted) > 30
+    assert {"gen_ai.request.stream", "gen_ai.response.time_to_first_chunk",
+            "gen_ai.client.operation.time_to_first_chunk"} <= set(emitted)  # the streamed call's names too
     strangers = {k: where for k, where in emitted.items() if k not in known and not k.startswith(PROJECT)}
     assert not strangers, f"neither in the semantic conventions nor under {PROJECT}*: {strangers}"

@@ -169,6 +169,7 @@ async def test_an_abandoned_stream_ends_its_span_and_releases_the_vendor(
     assert span.status.status_code == StatusCode.ERROR and span.status.description == "abandoned stream"
     assert dict(span.attributes or {})["error.type"] == "_OTHER"
     assert genai.limiter.in_flight == 0
+    assert asyncio.all_tasks() == {asyncio.current_task()}  # no task left behind
     ((attrs, duration),) = telemetry.reader.snapshot().histogram_series(GENAI_DURATION).items()
     assert dict(attrs)["error.type"] == "_OTHER" and duration.count == 1
     # the vendor's connection was closed, not left to stream into nowhere
