@@ -74,6 +74,9 @@ APPS: dict[str, AppSpec] = {spec.name: spec for spec in (
     AppSpec("full-on", "bench.app_full:app", {}, True),  # full with the SDK's default sampler
     # full at LOG_LEVEL=INFO, as it runs by default: each request's access record to stdout and over OTLP
     AppSpec("full-logs", "bench.app_full:app", {**PRODUCTION_SAMPLER, "LOG_LEVEL": "INFO"}, True, prints=True),
+    # full-logs with its records to stdout only (OTEL_LOGS_EXPORTER=none): the baseline of the log export's cost
+    AppSpec("full-logs-stdout", "bench.app_full:app",
+            {**PRODUCTION_SAMPLER, "LOG_LEVEL": "INFO", "OTEL_LOGS_EXPORTER": "none"}, True, prints=True),
 )}
 DEFAULT_APPS = ("bare", "full-notel", "stock", "full")
 HEALTH = "/health"

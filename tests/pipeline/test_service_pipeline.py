@@ -78,7 +78,7 @@ def fake_llm() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture(scope="module")
 def traffic(stack: Stack, redis_server: RedisServer, fake_llm: FakeOpenAI) -> Iterator[Traffic]:
-    """One service, and the traffic of the module: every operation twice (miss, then hit), a batch,
+    """One service, and the traffic of the module: every operation twice (miss, then hit), one streamed, a batch,
     the operations list, a few 4xx, one provider error that a retry hides."""
     name = f"pipeline-svc-{uuid.uuid4().hex[:8]}"
     service = LiveService(service_env(stack, redis_server.url, name, LLM_PROVIDER="openai",
@@ -96,6 +96,10 @@ def traffic(stack: Stack, redis_server: RedisServer, fake_llm: FakeOpenAI) -> It
                 assert process(traffic, client, op, text, what=f"{op} miss").status_code == 200
                 hit = process(traffic, client, op, text, what=f"{op} hit")
                 assert hit.status_code == 200 and hit.json()["cache_hit"] is True, hit.text
+            # one streamed answer (server-sent events): the time-to-first-chunk panel has data
+            streamed = process(traffic, client, "summarize", TEXT.format(topic=f"stream {run}"), what="streamed",
+                               stream=True)
+            assert streamed.status_code == 200 and "event: result" in streamed.text, streamed.text
             batch = client.post(f"{API}/batch_process", json={"requests": [
                 {"text": TEXT.format(topic=f"batch {run}"), "operation": "summarize"},
                 {"text": TEXT.format(topic=f"summarize {run}"), "operation": "summarize"}]})
