@@ -23,8 +23,13 @@ from app.services.llm.base import LLMError
 from app.services.processing import Delta, StreamEvent
 
 EVENT_STREAM = "text/event-stream"
-OPENAPI_CONTENT = {EVENT_STREAM: {"schema": {"type": "string"}, "example": (
-    'event: chunk\ndata: {"text": "The"}\n\nevent: result\ndata: {"operation": "summarize", ...}\n\n')}}
+# OpenAPI 3.1 (FastAPI's) has a sequential media type's schema describe each event
+OPENAPI_CONTENT = {EVENT_STREAM: {"schema": {
+    "type": "object", "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["chunk", "result", "error"]},
+        "data": {"type": "string", "contentMediaType": "application/json",
+                 "description": 'chunk: {"text": ...}; result: the answer (ProcessResponse); error: an ErrorBody'}}}}}
 
 
 def wants_stream(flag: bool, accept: str) -> bool:

@@ -17,7 +17,7 @@ MAX_BATCH = 50
 class _Request(BaseModel):
     text: str = Field(min_length=10, max_length=MAX_TEXT, description="Text to process, 10 to 10000 characters.")
     options: dict[str, Any] = Field(default_factory=dict, max_length=20, description="At most 20 entries.")
-    stream: bool = Field(default=False, description=(
+    stream: bool = Field(default=False, strict=True, description=(
         "process: answer as server-sent events (chunk events, then the result event). Ignored in a batch."))
 
 
