@@ -3,10 +3,6 @@ instrument, metric attribute or span attribute squats a namespace the convention
 
 from __future__ import annotations
 
-import importlib
-from pathlib import Path
-
-import opentelemetry.semconv
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -14,25 +10,10 @@ from app.main import create_app, telemetry_config
 from instrumentation import build_telemetry
 from tests.fakes.openai_server import FakeOpenAI
 from tests.helpers.processes import RedisServer
+from tests.helpers.semconv import PROJECT, semconv_names
 from tests.integration.conftest import LOCAL, make_settings
 
 TEXT = "Names are a contract. Dashboards and rules query them. A rename breaks every panel at once."
-PROJECT = "llm_obs."
-
-
-def semconv_names() -> set[str]:
-    """Every attribute and metric name the installed semantic conventions define (stable and
-    incubating; ``_incubating`` is a namespace package, which pkgutil does not walk: read the files)."""
-    root = Path(opentelemetry.semconv.__path__[0])
-    names: set[str] = set()
-    for path in root.rglob("*.py"):
-        if not path.stem.endswith(("_attributes", "_metrics")):
-            continue
-        module = ".".join(("opentelemetry", "semconv", *path.relative_to(root).with_suffix("").parts))
-        for key, value in vars(importlib.import_module(module)).items():
-            if key.isupper() and isinstance(value, str) and "." in value:
-                names.add(value)
-    return names
 
 
 def test_every_emitted_name_is_in_the_conventions_or_the_projects_namespace(redis_server: RedisServer) -> None:

@@ -25,6 +25,7 @@ import yaml
 from app.monitoring import dashboards
 from tests.fakes.openai_server import FakeOpenAI
 from tests.helpers.processes import LiveService, RedisServer
+from tests.helpers.semconv import PROJECT, semconv_names
 
 from .conftest import FIGURES
 from .stack import (
@@ -374,3 +375,54 @@ def test_external_monitoring_pushes_to_the_pushgateway(stack: Stack, traffic: Tr
     # that came through the Collector (they carry service_name): the pushed copies would double sums.
     poll(lambda: stack.query(f'push_time_seconds{{job="{traffic.name}"}}'), "push_time_seconds in Prometheus")
     assert not stack.query(f'llm_obs_cache_lookups_total{{job="{traffic.name}",service_name=""}}')
+
+
+# --- names after the Collector -------------------------------------------------------------------
+# Prometheus' own labels and what the Collector's prometheus exporter adds (scope, target identity)
+PROMETHEUS_LABELS = {"__name__", "job", "instance", "le", "otel_scope_name", "otel_scope_version",
+                     "otel_scope_schema_url"}
+PROMETHEUS_SUFFIXES = ("_bucket", "_sum", "_count", "_total", "_seconds", "_bytes", "_ratio")
+
+
+def prometheus_base(name: str) -> str:
+    """A Prometheus metric name without the suffixes the Collector's translation appends."""
+    while (suffix := next((s for s in PROMETHEUS_SUFFIXES if name.endswith(s)), None)) is not None:
+        name = name[: -len(suffix)]
+    return name
+
+
+def test_every_name_that_reaches_the_stores_is_the_conventions_or_the_projects(
+        stack: Stack, traffic: Traffic) -> None:
+    known = semconv_names()
+    underscored = {n.replace(".", "_") for n in known}
+    project = PROJECT.replace(".", "_")
+    expected = {"gen_ai_client_operation_time_to_first_chunk_seconds_count",
+                "db_client_operation_duration_seconds_count", "llm_obs_cache_lookups_total"}
+
+    def exported() -> list[dict[str, str]]:
+        found = [r["metric"] for r in stack.query(f'{{job="{traffic.name}", otel_scope_name!=""}}')
+                 if not r["metric"]["__name__"].startswith("traces_span_metrics_")]
+        return found if expected <= {m["__name__"] for m in found} else []
+
+    # the SDK's metrics: not the Collector's span metrics (its names), nor the Pushgateway's (no scope)
+    ours = poll(exported, f"the SDK's series of {traffic.name} in Prometheus")
+    strangers = sorted({m["__name__"] for m in ours
+                        if prometheus_base(m["__name__"]) not in underscored and not m["__name__"].startswith(project)}
+                       | {label for m in ours for label in m
+                          if label not in PROMETHEUS_LABELS and label not in underscored
+                          and not label.startswith(project)})
+    assert not strangers, f"metric or label names neither the conventions' nor {project}*: {strangers}"
+
+    attributes: set[str] = set()
+    for what in ("summarize miss", "streamed", "retried"):
+        spans = poll(lambda what=what: jaeger_spans(stack.jaeger, traffic.trace_ids[what]),
+                     f"the {what} trace in Jaeger")
+        attributes |= {k for _r, s in spans for k in otlp_attributes(s.get("attributes", []))}
+    assert {"gen_ai.request.stream", "gen_ai.response.time_to_first_chunk", "db.operation.batch.size"} <= attributes
+    # "@jaeger@warnings" is Jaeger's note at query time (the test's traceparent names a parent it never saw)
+    strangers = sorted(k for k in attributes if k not in known and not k.startswith((PROJECT, "@jaeger@")))
+    assert not strangers, f"span attributes in Jaeger neither the conventions' nor {PROJECT}*: {strangers}"
+    # Redis pipeline spans are named as the conventions say, bounded whatever the batch holds
+    names = {s["name"] for what in ("summarize miss", "streamed")
+             for _r, s in jaeger_spans(stack.jaeger, traffic.trace_ids[what])}
+    assert "PIPELINE" in names and max(len(n.split()) for n in names) <= 3, names
