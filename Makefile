@@ -34,9 +34,11 @@ lint: $(STAMP)
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
 
-## Regenerate the Prometheus rules and Grafana dashboards from the KPI catalog (checked in).
+## Regenerate the Prometheus rules, Grafana dashboards and the gateway's tail-sampling policies from the
+## KPI catalog (checked in).
 generate: $(STAMP)
 	$(PY) -m app.monitoring.rules > collector/prometheus/rules/kpi-alerts.yml
+	$(PY) -m app.monitoring.sampling > collector/otelcol/gateway-policies.yaml
 	$(PY) -m app.monitoring.dashboards collector/grafana/dashboards
 
 bench: $(STAMP)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole local stack as real processes (no Docker here): Redis, the project's OpenTelemetry
-# Collector, Jaeger (traces), VictoriaLogs (logs), Prometheus (KPI rules, Alertmanager as its target),
+# Collectors (an agent and a tail-sampling gateway, see below), Jaeger (traces), VictoriaLogs (logs), Prometheus (KPI rules, Alertmanager as its target),
 # Alertmanager, Pushgateway and the service, wired as docker-compose.yml wires the containers (with
 # Jaeger and VictoriaLogs where compose has Tempo). `make stack` / `make stack-down`.
 #
@@ -13,12 +13,20 @@
 # down    stops everything `up` started (using the ports `up` recorded), in reverse order.
 # status  one line per component; exit 3 when something is not running.
 #
+# Collectors: COLLECTOR_TIERS [2]. 2: the service talks to an agent Collector (scripts/collector.sh,
+# OTELCOL_TIER=agent: span metrics from every span, metrics to Prometheus, logs to VictoriaLogs), which
+# sends traces to a gateway Collector (scripts/gateway.sh) that keeps every error trace, every trace
+# slower than the P95 KPI and TAIL_SAMPLING_PERCENTAGE [10] percent of the rest, for Jaeger.
+# 1: one Collector sends every trace to Jaeger (what most pipeline tests start). docs/SCALING.md.
+#
 # Env overrides (defaults in brackets): RUN_DIR [/tmp/llm-obs-run]; ports REDIS_PORT [6379],
 # OTLP_GRPC_PORT [4317], OTLP_HTTP_PORT [4318], OTELCOL_HEALTH_PORT [13133], OTELCOL_METRICS_PORT [8888],
 # PROM_EXPORTER_PORT [8889], PROMETHEUS_PORT [9090], ALERTMANAGER_PORT [9093], PUSHGATEWAY_PORT [9091],
 # JAEGER_QUERY_PORT [16686], JAEGER_QUERY_GRPC_PORT [16685], JAEGER_OTLP_GRPC_PORT [14317],
 # JAEGER_OTLP_HTTP_PORT [14318], JAEGER_HEALTH_PORT [13134], JAEGER_METRICS_PORT [14269],
-# VICTORIALOGS_PORT [9428], SERVICE_PORT [8000]; DEMO_REQUESTS [600], DEMO_INTERVAL [0.5] seconds;
+# VICTORIALOGS_PORT [9428], SERVICE_PORT [8000], GATEWAY_OTLP_GRPC_PORT [4327], GATEWAY_OTLP_HTTP_PORT [4328],
+# GATEWAY_HEALTH_PORT [13143], GATEWAY_METRICS_PORT [8898]; TAIL_SAMPLING_DECISION_WAIT [10s] (the
+# other TAIL_SAMPLING_* in scripts/gateway.sh); DEMO_REQUESTS [600], DEMO_INTERVAL [0.5] seconds;
 # START_TIMEOUT [30] seconds; JAEGER_MAX_TRACES [10000], VICTORIALOGS_RETENTION [7d].
 # Anything else in the environment (LLM_PROVIDER, API_KEY, RESILIENCE_PRESET, ...) reaches the service.
 #
@@ -58,6 +66,14 @@ load_ports() {
   export JAEGER_HEALTH_PORT=${JAEGER_HEALTH_PORT:-13134} JAEGER_METRICS_PORT=${JAEGER_METRICS_PORT:-14269}
   export VICTORIALOGS_PORT=${VICTORIALOGS_PORT:-9428}
   export SERVICE_PORT=${SERVICE_PORT:-8000} FRONTEND_PORT=${FRONTEND_PORT:-8501}
+  export GATEWAY_OTLP_GRPC_PORT=${GATEWAY_OTLP_GRPC_PORT:-4327} GATEWAY_OTLP_HTTP_PORT=${GATEWAY_OTLP_HTTP_PORT:-4328}
+  export GATEWAY_HEALTH_PORT=${GATEWAY_HEALTH_PORT:-13143} GATEWAY_METRICS_PORT=${GATEWAY_METRICS_PORT:-8898}
+  export COLLECTOR_TIERS=${COLLECTOR_TIERS:-2}
+  case $COLLECTOR_TIERS in
+    1) export OTELCOL_TIER=single ;;
+    2) export OTELCOL_TIER=agent ;;
+    *) echo "stack: COLLECTOR_TIERS must be 1 or 2, not '$COLLECTOR_TIERS'" >&2 && exit 2 ;;
+  esac
   service_url=http://127.0.0.1:$SERVICE_PORT
 }
 
@@ -67,7 +83,8 @@ save_ports() {
   for name in REDIS_PORT OTLP_GRPC_PORT OTLP_HTTP_PORT OTELCOL_HEALTH_PORT OTELCOL_METRICS_PORT \
     PROM_EXPORTER_PORT PROMETHEUS_PORT ALERTMANAGER_PORT PUSHGATEWAY_PORT SERVICE_PORT FRONTEND_PORT \
     JAEGER_QUERY_PORT JAEGER_QUERY_GRPC_PORT JAEGER_OTLP_GRPC_PORT JAEGER_OTLP_HTTP_PORT JAEGER_HEALTH_PORT \
-    JAEGER_METRICS_PORT VICTORIALOGS_PORT; do
+    JAEGER_METRICS_PORT VICTORIALOGS_PORT GATEWAY_OTLP_GRPC_PORT GATEWAY_OTLP_HTTP_PORT GATEWAY_HEALTH_PORT \
+    GATEWAY_METRICS_PORT COLLECTOR_TIERS; do
     echo "$name=${!name}"
   done >"$state"
 }
@@ -160,6 +177,19 @@ start_demo() {
   log "demo traffic: $n requests, one every ${interval}s (pid $(<"$demo_pid")), log $demo_log"
 }
 
+gateway_summary() {
+  if [[ $COLLECTOR_TIERS == 1 ]]; then
+    echo "  (one Collector tier, COLLECTOR_TIERS=1: every trace goes to Jaeger)"
+    return
+  fi
+  cat <<EOF
+  gateway        the agent's traces at 127.0.0.1:$GATEWAY_OTLP_GRPC_PORT: keeps errors, traces over the P95 KPI and
+                 ${TAIL_SAMPLING_PERCENTAGE:-10} % of the rest (decides ${TAIL_SAMPLING_DECISION_WAIT:-10s} after a trace's first span)
+                 health http://127.0.0.1:$GATEWAY_HEALTH_PORT/, own metrics http://127.0.0.1:$GATEWAY_METRICS_PORT/metrics
+                 log $RUN_DIR/gateway/otelcol.log
+EOF
+}
+
 summary() {
   cat <<EOF
 
@@ -170,6 +200,7 @@ The stack is up (RUN_DIR=$RUN_DIR):
                  health http://127.0.0.1:$OTELCOL_HEALTH_PORT/, app metrics http://127.0.0.1:$PROM_EXPORTER_PORT/metrics,
                  own metrics http://127.0.0.1:$OTELCOL_METRICS_PORT/metrics
                  log $RUN_DIR/collector/otelcol.log
+$(gateway_summary)
   Jaeger         query API http://127.0.0.1:$JAEGER_QUERY_PORT/api/services, /api/traces/<trace id>
                  (keeps the newest ${JAEGER_MAX_TRACES:-10000} traces, in memory)  log $RUN_DIR/jaeger/jaeger.log
   VictoriaLogs   http://127.0.0.1:$VICTORIALOGS_PORT/select/logsql/query?query=trace_id:<trace id>
@@ -198,6 +229,8 @@ up() {
   # The stores before the Collector, so its first exports find them.
   "$scripts/jaeger.sh" start
   "$scripts/victorialogs.sh" start
+  # The gateway before the agent, so the agent's first exports find it.
+  if [[ $COLLECTOR_TIERS == 2 ]]; then "$scripts/gateway.sh" start; fi
   "$scripts/collector.sh" start
   # Alertmanager delivers to the service's alert receiver (on the port this stack gives the service).
   SERVICE_ALERT_WEBHOOK=${SERVICE_ALERT_WEBHOOK:-$service_url/internal/monitoring/alerts/webhook} \
@@ -223,7 +256,8 @@ down() {
   "$scripts/prometheus.sh" stop
   "$scripts/pushgateway.sh" stop
   "$scripts/alertmanager.sh" stop
-  "$scripts/collector.sh" stop # drains its queues into the stores, so those stop after it
+  "$scripts/collector.sh" stop # drains its queues into the gateway and the stores, so those stop after it
+  "$scripts/gateway.sh" stop   # decides what it holds and sends it to Jaeger first ("not running" if 1 tier)
   "$scripts/jaeger.sh" stop
   "$scripts/victorialogs.sh" stop
   "$scripts/redis.sh" stop
@@ -244,6 +278,7 @@ status() {
   for s in collector jaeger victorialogs prometheus alertmanager pushgateway; do
     "$scripts/$s.sh" status || rc=3
   done
+  if [[ $COLLECTOR_TIERS == 2 ]]; then "$scripts/gateway.sh" status || rc=3; fi
   echo -n "redis: " && { "$scripts/redis.sh" status || rc=3; }
   "$scripts/frontend.sh" status || [[ ${FRONTEND:-1} == 0 ]] || rc=3
   return $rc

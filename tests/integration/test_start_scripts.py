@@ -28,10 +28,12 @@ def taken_port() -> Iterator[int]:
     ("alertmanager.sh", "ALERTMANAGER_PORT"),
     ("pushgateway.sh", "PUSHGATEWAY_PORT"),
     ("collector.sh", "OTELCOL_HEALTH_PORT"),
+    ("gateway.sh", "GATEWAY_HEALTH_PORT"),
 ])
 def test_start_fails_on_a_port_in_use_and_says_which(script: str, variable: str, taken_port: int,
                                                      tmp_path: Path) -> None:
-    others = ("OTLP_GRPC_PORT", "OTLP_HTTP_PORT", "OTELCOL_METRICS_PORT", "PROM_EXPORTER_PORT")  # collector's
+    others = ("OTLP_GRPC_PORT", "OTLP_HTTP_PORT", "OTELCOL_METRICS_PORT", "PROM_EXPORTER_PORT",  # collector's
+              "GATEWAY_OTLP_GRPC_PORT", "GATEWAY_OTLP_HTTP_PORT", "GATEWAY_METRICS_PORT")  # the gateway's
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "RUN_DIR": str(tmp_path), "HOME": str(Path.home()),
            **{name: str(free_port()) for name in others}, variable: str(taken_port)}
     done = subprocess.run(["bash", str(REPO / "scripts" / script), "start"], env=env, capture_output=True, text=True,

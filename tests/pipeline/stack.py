@@ -46,9 +46,12 @@ PORT_NAMES = (
     "JAEGER_METRICS_PORT",
     "VICTORIALOGS_PORT",
 )
+# The gateway's, when the stack has two Collector tiers (scripts/gateway.sh).
+GATEWAY_PORT_NAMES = ("GATEWAY_OTLP_GRPC_PORT", "GATEWAY_OTLP_HTTP_PORT", "GATEWAY_HEALTH_PORT", "GATEWAY_METRICS_PORT")
 # Which script runs each process and where it writes its pid (under run_dir).
 PIDFILES = {
     "collector": "collector/otelcol.pid",
+    "gateway": "gateway/otelcol.pid",
     "jaeger": "jaeger/jaeger.pid",
     "victorialogs": "victorialogs/victoria-logs.pid",
 }
@@ -60,6 +63,10 @@ class Stack:
 
     Nothing touches a developer's stack on the default ports: even without an Alertmanager of its
     own, Prometheus is pointed at a free (closed) port, never at :9093.
+
+    ``tail_sampling`` (the gateway's TAIL_SAMPLING_* env, possibly empty) makes it the two-tier stack
+    of ``make stack``: the Collector is the agent, and a gateway Collector tail-samples before Jaeger.
+    None (the default) is the single Collector.
     """
 
     run_dir: Path
@@ -67,11 +74,13 @@ class Stack:
     pushgateway: bool = False
     alert_webhook: str = ""  # where Alertmanager delivers (SERVICE_ALERT_WEBHOOK)
     operator_key: str = ""  # the bearer token Alertmanager sends there (INTERNAL_API_KEY)
+    tail_sampling: dict[str, str] | None = None
     ports: dict[str, int] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.ports = dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES)), strict=True))
+        names = PORT_NAMES + (GATEWAY_PORT_NAMES if self.tail_sampling is not None else ())
+        self.ports = dict(zip(names, free_ports(len(names)), strict=True))
         self.env = {
             **os.environ,
             **{k: str(v) for k, v in self.ports.items()},
@@ -80,6 +89,8 @@ class Stack:
             # 5 s scrape interval, or Prometheus misses exemplars (kept for one flush only).
             "SPANMETRICS_FLUSH_INTERVAL": "6s",
         }
+        if self.tail_sampling is not None:
+            self.env |= {"OTELCOL_TIER": "agent", **self.tail_sampling}
         if self.alert_webhook:
             self.env["SERVICE_ALERT_WEBHOOK"] = self.alert_webhook
         self.env["INTERNAL_API_KEY"] = self.operator_key  # never the developer's own
@@ -107,6 +118,11 @@ class Stack:
         return f"http://127.0.0.1:{self.ports['JAEGER_QUERY_PORT']}"
 
     @property
+    def agent_metrics(self) -> str:
+        """The (agent) Collector's own metrics, read directly (Prometheus scrapes them too)."""
+        return f"http://127.0.0.1:{self.ports['OTELCOL_METRICS_PORT']}/metrics"
+
+    @property
     def victorialogs(self) -> str:
         return f"http://127.0.0.1:{self.ports['VICTORIALOGS_PORT']}"
 
@@ -121,6 +137,8 @@ class Stack:
         # Each may build its binary (minutes, once).
         self.script("jaeger.sh", "start", SETUP_TIMEOUT)
         self.script("victorialogs.sh", "start", SETUP_TIMEOUT)
+        if self.tail_sampling is not None:  # before the agent, so its first exports find the gateway
+            self.script("gateway.sh", "start", SETUP_TIMEOUT)
         self.script("collector.sh", "start", SETUP_TIMEOUT)
         if self.alertmanager:
             self.script("alertmanager.sh", "start")
@@ -131,8 +149,8 @@ class Stack:
 
     def stop(self) -> None:
         # Logs stay in run_dir (pytest keeps the last few basetemps) for post-mortems.
-        for name in ("prometheus.sh", "pushgateway.sh", "alertmanager.sh", "collector.sh", "jaeger.sh",
-                     "victorialogs.sh"):
+        for name in ("prometheus.sh", "pushgateway.sh", "alertmanager.sh", "collector.sh", "gateway.sh",
+                     "jaeger.sh", "victorialogs.sh"):
             try:
                 self.script(name, "stop")
             except (RuntimeError, subprocess.TimeoutExpired) as exc:  # stop the others regardless
@@ -142,7 +160,7 @@ class Stack:
         return run_script(name, action, self.env, timeout)
 
     def kill(self, name: str = "collector") -> None:
-        """SIGKILL the collector, jaeger or victorialogs, as a crash or an OOM kill would: no draining,
+        """SIGKILL the collector, gateway, jaeger or victorialogs, as a crash or an OOM kill would: no draining,
         no goodbye. `script(f"{name}.sh", "start")` brings it back."""
         pid = int((self.run_dir / PIDFILES[name]).read_text())
         os.kill(pid, signal.SIGKILL)
@@ -235,11 +253,13 @@ def traceparent() -> tuple[str, str]:
 
 class TrafficLoop:
     """Requests in a background thread, one every ``interval`` seconds, until ``stop()``: the status of
-    every answer is kept (a request that raised is recorded as 0)."""
+    every answer is kept (a request that raised is recorded as 0), and when and with which trace id
+    (a traceparent of ours) each was sent."""
 
     def __init__(self, base_url: str, body: Callable[[int], dict[str, Any]], interval: float = 0.2,
                  path: str = "/v1/text_processing/process") -> None:
         self.statuses: list[int] = []
+        self.sent: list[tuple[float, str]] = []  # (time.monotonic() at send, trace id)
         self._base_url, self._body, self._interval, self._path = base_url, body, interval, path
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pipeline-traffic", daemon=True)
@@ -255,8 +275,11 @@ class TrafficLoop:
         with httpx.Client(base_url=self._base_url, timeout=30) as client:
             i = 0
             while not self._stop.is_set():
+                trace_id, header = traceparent()
+                self.sent.append((time.monotonic(), trace_id))
                 try:
-                    self.statuses.append(client.post(self._path, json=self._body(i)).status_code)
+                    self.statuses.append(client.post(self._path, json=self._body(i),
+                                                     headers={"traceparent": header}).status_code)
                 except httpx.HTTPError:
                     self.statuses.append(0)
                 i += 1

@@ -1,8 +1,9 @@
 """Every Collector configuration the repo ships, as its users start it, passes the built Collector's
 own `validate` (components exist in the build, pipelines are wired, every exporter is used): the local
-stack (base + local, and + traces-file when TRACES_FILE is set) and compose (base + compose, which runs
-in the contrib image; our build has the same components). Jaeger v2 is a Collector too: its one config
-validates with the local stack's environment and with compose's."""
+stack (base + local, and + traces-file when TRACES_FILE is set), its two tiers (+ agent; + gateway and
+its generated policies) and compose (base + compose, which runs in the contrib image; our build has the
+same components). Jaeger v2 is a Collector too: its one config validates with the local stack's
+environment and with compose's. The gateway's policies are what the KPI catalog generates."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ import subprocess
 import pytest
 import yaml
 
+from app.monitoring import sampling
+from app.monitoring.kpis import build_catalog
+
 from .stack import REPO_ROOT, SCRIPTS, SETUP_TIMEOUT
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.timeout(SETUP_TIMEOUT + 60)]
@@ -18,10 +22,36 @@ pytestmark = [pytest.mark.pipeline, pytest.mark.timeout(SETUP_TIMEOUT + 60)]
 CONFIGS = REPO_ROOT / "collector" / "otelcol"
 
 
-@pytest.mark.parametrize("overlays", [("local.yaml",), ("local.yaml", "traces-file.yaml"), ("compose.yaml",)])
+GATEWAY = ("local.yaml", "gateway.yaml", "gateway-policies.yaml")
+
+
+@pytest.mark.parametrize("overlays", [("local.yaml",), ("local.yaml", "traces-file.yaml"), ("compose.yaml",),
+                                      ("local.yaml", "agent.yaml"), GATEWAY])
 def test_shipped_config_validates(overlays: tuple[str, ...]) -> None:
     args = [f"--config={CONFIGS / name}" for name in ("base.yaml", *overlays)]
     validate(built("build-collector.sh"), args, {"TRACES_FILE": "/tmp/traces.json", "RUN_DIR": "/tmp"})
+
+
+def test_gateway_policies_file_matches_the_kpi_catalog() -> None:
+    assert (CONFIGS / "gateway-policies.yaml").read_text() == sampling.render(), "regenerate with `make generate`"
+    policies = yaml.safe_load(sampling.render())["processors"]["tail_sampling"]["policies"]
+    by_type = {p["type"]: p for p in policies}
+    assert by_type["latency"]["latency"]["threshold_ms"] == build_catalog_threshold("ApiLatencyP95High")
+    assert by_type["status_code"]["status_code"]["status_codes"] == ["ERROR"]
+    assert set(by_type) == {"status_code", "latency", "probabilistic"}
+
+
+def test_a_bad_sampling_percentage_is_refused_at_start() -> None:
+    """The share comes from TAIL_SAMPLING_PERCENTAGE: a value that is not a number stops the gateway
+    (validate fails) rather than silently sampling nothing."""
+    args = [f"--config={CONFIGS / name}" for name in ("base.yaml", *GATEWAY)]
+    done = subprocess.run([built("build-collector.sh"), "validate", *args], capture_output=True, text=True,
+                          timeout=60, env={"PATH": "/usr/bin:/bin", "TAIL_SAMPLING_PERCENTAGE": "ten"})
+    assert done.returncode != 0 and "sampling_percentage" in done.stderr, done.stderr
+
+
+def build_catalog_threshold(name: str) -> int:
+    return int(next(k.threshold for k in build_catalog() if k.name == name))
 
 
 def compose_environment(service: str) -> dict[str, str]:
