@@ -2,12 +2,17 @@
 own `validate` (components exist in the build, pipelines are wired, every exporter is used): the local
 stack (base + local, and + traces-file when TRACES_FILE is set), its two tiers (+ agent; + gateway and
 its generated policies) and compose (base + compose, which runs in the contrib image; our build has the
-same components). Jaeger v2 is a Collector too: its one config validates with the local stack's
-environment and with compose's. The gateway's policies are what the KPI catalog generates."""
+same components; the compose gateways: + gateway + policies + compose-gateway). The compose agent's
+overlay (compose-agent.yaml) uses the contrib `load_balancing` exporter, which our build lacks: it is
+validated with that exporter replaced by the otlp_grpc exporter its `protocol.otlp` template builds
+(tests/unit/test_compose_tiers.py checks the rest without a binary). Jaeger v2 is a Collector too: its
+one config validates with the local stack's environment and with compose's. The gateway's policies
+are what the KPI catalog generates."""
 
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -23,13 +28,32 @@ CONFIGS = REPO_ROOT / "collector" / "otelcol"
 
 
 GATEWAY = ("local.yaml", "gateway.yaml", "gateway-policies.yaml")
+COMPOSE_GATEWAY = ("gateway.yaml", "gateway-policies.yaml", "compose-gateway.yaml")
 
 
 @pytest.mark.parametrize("overlays", [("local.yaml",), ("local.yaml", "traces-file.yaml"), ("compose.yaml",),
-                                      ("local.yaml", "agent.yaml"), GATEWAY])
+                                      ("local.yaml", "agent.yaml"), GATEWAY, COMPOSE_GATEWAY])
 def test_shipped_config_validates(overlays: tuple[str, ...]) -> None:
     args = [f"--config={CONFIGS / name}" for name in ("base.yaml", *overlays)]
     validate(built("build-collector.sh"), args, {"TRACES_FILE": "/tmp/traces.json", "RUN_DIR": "/tmp"})
+
+
+def test_compose_agent_validates_with_a_stand_in_for_load_balancing(tmp_path: Path) -> None:
+    """Everything in compose-agent.yaml but the load_balancing exporter itself: the per-gateway
+    exporter its template builds (otlp_grpc, with the first gateway as endpoint) is a valid one, and the
+    pipelines around it are wired."""
+    overlay = yaml.safe_load((CONFIGS / "compose-agent.yaml").read_text())
+    [(name, balancer)] = overlay["exporters"].items()
+    assert name.split("/")[0] == "load_balancing"
+    stand_in = "otlp_grpc/stand-in-for-load-balancing"
+    endpoint = balancer["resolver"]["static"]["hostnames"][0]
+    overlay["exporters"] = {stand_in: {**balancer["protocol"]["otlp"], "endpoint": endpoint}}
+    traces = overlay["service"]["pipelines"]["traces"]
+    traces["exporters"] = [stand_in if e == name else e for e in traces["exporters"]]
+    path = tmp_path / "compose-agent-stand-in.yaml"
+    path.write_text(yaml.safe_dump(overlay))
+    args = [f"--config={CONFIGS / 'base.yaml'}", f"--config={CONFIGS / 'compose.yaml'}", f"--config={path}"]
+    validate(built("build-collector.sh"), args, {})
 
 
 def test_gateway_policies_file_matches_the_kpi_catalog() -> None:

@@ -36,6 +36,8 @@ STANDARD_PORTS = {
     "backend": {8000},
     "redis": {6379},
     "otel-collector": {4317, 4318, 13133, 8888, 8889},
+    "otel-gateway-1": {13134},  # health only: OTLP and own metrics inside the compose network
+    "otel-gateway-2": {13135},
     "prometheus": {9090},
     "alertmanager": {9093},
     "pushgateway": {9091},
@@ -51,6 +53,8 @@ STANDARD_PORTS = {
 # health_check extension on :13133 and Prometheus' `up`; VictoriaLogs' GET :9428/health).
 NO_HEALTHCHECK = {
     "otel-collector": ("13133:13133", "scratch image: no shell or HTTP client to probe with"),
+    "otel-gateway-1": ("13134:13134", "the same scratch image"),
+    "otel-gateway-2": ("13135:13135", "the same scratch image"),
     "victorialogs": ("9428:9428", "distroless image: no shell or HTTP client to probe with"),
 }
 GRAFANA_DATASOURCES = ROOT / "collector/grafana/provisioning/datasources/datasources.yml"
@@ -220,9 +224,13 @@ def _port(endpoint: str) -> int:
 
 
 def test_the_collector_exports_to_jaeger_and_victorialogs_by_their_compose_names() -> None:
+    """The agent sends logs to VictoriaLogs and traces to the gateways, which send them to Jaeger
+    (collector/otelcol/compose-*.yaml, checked in test_compose_tiers.py)."""
     collector = services()["otel-collector"]["depends_on"]
-    assert collector["jaeger"] == {"condition": "service_healthy"}
     assert collector["victorialogs"] == {"condition": "service_started"}
+    for gateway in ("otel-gateway-1", "otel-gateway-2"):
+        assert collector[gateway] == {"condition": "service_started"}
+        assert services()[gateway]["depends_on"]["jaeger"] == {"condition": "service_healthy"}
     assert services()["jaeger"]["image"] == "jaegertracing/jaeger:2.12.0"
     assert services()["victorialogs"]["image"] == "victoriametrics/victoria-logs:v1.52.2"
 
