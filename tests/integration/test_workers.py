@@ -216,7 +216,11 @@ def test_three_workers_answer_for_the_whole_service(workers: LiveService) -> Non
     # a worker's snapshot is published on its next tick and read by the others on theirs
     wait_until(lambda: all(answers()[:2] == (n, n) for _ in range(6)), timeout_s=20,
                what="every worker to count every request")
-    seen = [answers() for _ in range(15)]
+    # which worker accepts a connection is the kernel's choice: a busy machine can hand one worker many
+    # in a row, so ask until two have answered (or 60 times)
+    seen: list[tuple[int, int, str, dict[str, Any]]] = []
+    while len(seen) < 60 and (len(seen) < 15 or len({worker for _, _, worker, _ in seen}) < 2):
+        seen.append(answers())
     assert all((requests, lookups) == (n, n) for requests, lookups, _, _ in seen), seen
     answered_by = {worker for _, _, worker, _ in seen}
     assert len(answered_by) >= 2, "every answer came from one worker: the test proves nothing"
