@@ -2,7 +2,7 @@
 
 Every request writes an access record, sampled or not: the official encoder (a protobuf object per
 record, attribute and value, and a Resource hashed by serializing it, per record) cost about 21 µs an
-access record here (7 µs this way), on the exporter thread but under the GIL, for every request. This
+access record here (about 5 µs this way), on the exporter thread but under the GIL, for every request. This
 writes the same ``ExportLogsServiceRequest`` with ``otlp_spans``' wire helpers: the encoding of each
 resource, scope and repeated attribute pair (method, route, status, code location) is kept and reused.
 ``tests/unit/test_log_export.py`` compares the output with the official encoder's message.
@@ -55,8 +55,11 @@ def _record(readable: ReadableLogRecord) -> bytes:
         if encoded is None:
             encoded = _severity_texts[text] = _field(3, text.encode())
         out.append(encoded)
-    if record.body is not None:
-        out.append(_field(5, _any_value(record.body)))
+    body = record.body
+    if type(body) is str:  # a logged line: the AnyValue's string field, without the general dispatch
+        out.append(_field(5, _field(1, body.encode())))
+    elif body is not None:
+        out.append(_field(5, _any_value(body)))
     out.append(_attributes(6, record.attributes))
     if readable.dropped_attributes:
         out += (_tag(7, _VARINT), _varint(readable.dropped_attributes))
