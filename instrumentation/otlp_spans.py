@@ -241,10 +241,16 @@ def encode_grouped(items: Sequence[Any], encode: Callable[[Any], bytes]) -> byte
     its tracer's (logger's) scope objects.
     """
     grouped: dict[int, tuple[Any, dict[int, tuple[Any, list[bytes]]]]] = {}
+    last: tuple[Any, Any, list[bytes]] = (None, None, [])  # the previous item's resource, scope and list
     for item in items:
         resource, scope = item.resource, item.instrumentation_scope or None
-        scopes = grouped.setdefault(id(resource), (resource, {}))[1]
-        scopes.setdefault(id(scope), (scope, []))[1].append(_field(2, encode(item)))
+        if resource is last[0] and scope is last[1] and resource is not None:  # most items: as the one before
+            encoded = last[2]
+        else:
+            scopes = grouped.setdefault(id(resource), (resource, {}))[1]
+            encoded = scopes.setdefault(id(scope), (scope, []))[1]
+            last = (resource, scope, encoded)
+        encoded.append(_field(2, encode(item)))
     out = []
     for resource, scopes in grouped.values():
         body = [_field(1, _resource(resource))]
