@@ -49,7 +49,7 @@ from opentelemetry.trace import get_current_span
 from opentelemetry.util.types import Attributes
 
 from instrumentation import otlp_logs
-from instrumentation.access import ACCESS_LOGGER
+from instrumentation.access import ACCESS_ATTRIBUTES, ACCESS_LOGGER
 from instrumentation.export import ExportStatus, GuardedLogExporter
 
 __all__ = ["LogPipeline", "OTLPLoggingHandler", "build_log_pipeline", "logs_exporters"]
@@ -158,8 +158,9 @@ class OTLPLoggingHandler(LoggingHandler):
 
     @staticmethod
     def _get_attributes(record: logging.LogRecord) -> Attributes:
-        if record.name == ACCESS_LOGGER:  # its extras only, in one pass: no code location, no exception
-            return {k: v for k, v in vars(record).items() if k not in _NOT_ACCESS_ATTRIBUTES}
+        if record.name == ACCESS_LOGGER:  # its extras only, by name: no code location, no exception
+            fields = vars(record)
+            return {k: fields[k] for k in ACCESS_ATTRIBUTES if k in fields}
         attributes = LoggingHandler._get_attributes(record)
         return {k: v for k, v in attributes.items() if k not in _FORMAT_FIELDS} if attributes else attributes
 
@@ -220,7 +221,10 @@ class OTLPLoggingHandler(LoggingHandler):
         if queues is None or self.formatter is not None or not isinstance(record.msg, str):
             return False
         attributes = self._get_attributes(record)
-        if not self._plain(attributes):
+        limits = self._limits
+        encoded_attributes = otlp_logs.plain_attributes(attributes, limits.max_log_record_attributes or 0,
+                                                        limits.max_log_record_attribute_length)
+        if encoded_attributes is None:
             return False
         if not logger._is_enabled():  # as Logger.emit
             return True
@@ -232,7 +236,7 @@ class OTLPLoggingHandler(LoggingHandler):
         span_context = get_current_span().get_span_context()
         encoded = otlp_logs.encode_record(timestamp, observed, severity,
                                           _SEVERITY_TEXTS.get(record.levelname, record.levelname), record.getMessage(),
-                                          attributes, 0, int(span_context.trace_flags), span_context.trace_id,
+                                          encoded_attributes, 0, int(span_context.trace_flags), span_context.trace_id,
                                           span_context.span_id)
         item = otlp_logs.EncodedRecord(logger.resource, logger.instrumentation_scope, encoded)
         logger._logger_metrics.emit_log()

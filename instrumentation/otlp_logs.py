@@ -26,10 +26,16 @@ from instrumentation.otlp_spans import (
     _I32,
     _I64,
     _LEN,
+    _MAX_CACHED,
+    _MAX_CACHED_TEXT,
     _VARINT,
     _any_value,
     _attributes,
     _field,
+    _float_prefixes,
+    _pack_d,
+    _pair,
+    _pairs,
     _tag,
     _varint,
     encode_grouped,
@@ -38,19 +44,61 @@ from instrumentation.otlp_spans import (
 from instrumentation.otlp_spans import _pack_i as _pack_fixed32
 from instrumentation.otlp_spans import _pack_q as _pack_fixed64
 
-__all__ = ["EncodedRecord", "encode_logs", "encode_record", "install", "installed"]
+__all__ = ["EncodedRecord", "encode_logs", "encode_record", "install", "installed", "plain_attributes"]
 
 _T_TIME, _T_SEVERITY, _T_FLAGS, _T_OBSERVED = _tag(1, _I64), _tag(2, _VARINT), _tag(8, _I32), _tag(11, _I64)
 _T_TRACE_ID, _T_SPAN_ID = _tag(9, _LEN) + b"\x10", _tag(10, _LEN) + b"\x08"
 # The severity number and text of a record, encoded, by (number, text): a handful of levels.
 _severity_heads: dict[tuple[int, str], bytes] = {}
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def plain_attributes(attributes: Attributes, max_count: int, max_length: int | None) -> bytes | None:
+    """The attributes' repeated ``KeyValue`` (field 6) when all of them are plain: at most ``max_count``,
+    exact ``str`` (at most ``max_length``), ``int`` within int64, ``bool`` or ``float``; else None.
+
+    What ``_attributes`` writes, checked in the same pass: the handler's test of a record it may encode
+    ahead (``OTLPLoggingHandler._plain``, for exact types).
+    """
+    if not attributes or len(attributes) > max_count:
+        return None
+    parts = []
+    for key, value in attributes.items():
+        kind = type(value)
+        if kind is float:
+            prefix = _float_prefixes.get((6, key))
+            if prefix is None:
+                if len(_float_prefixes) >= _MAX_CACHED:
+                    _float_prefixes.clear()
+                prefix = _float_prefixes[(6, key)] = _pair(6, key, 0.0)[:-8]
+            parts.append(prefix + _pack_d(value))
+            continue
+        if kind is str:
+            if max_length is not None and len(value) > max_length:
+                return None
+            if len(value) > _MAX_CACHED_TEXT:
+                parts.append(_pair(6, key, value))
+                continue
+        elif kind is int:
+            if not _INT64_MIN <= value <= _INT64_MAX:
+                return None
+        elif kind is not bool:
+            return None
+        cache_key = (6, key, kind, value)
+        encoded = _pairs.get(cache_key)
+        if encoded is None:
+            if len(_pairs) >= _MAX_CACHED:
+                _pairs.clear()
+            _pairs[cache_key] = encoded = _pair(6, key, value)
+        parts.append(encoded)
+    return b"".join(parts)
 
 
 def encode_record(timestamp: int | None, observed: int | None, severity: int, severity_text: str | None,
-                  body: Any, attributes: Attributes, dropped: int, flags: int, trace_id: int, span_id: int,
+                  body: Any, attributes: Attributes | bytes, dropped: int, flags: int, trace_id: int, span_id: int,
                   event_name: str | None = None) -> bytes:
     """One ``LogRecord`` message from its fields: what ``encode_logs`` writes of a ``ReadableLogRecord``, and
-    what ``OTLPLoggingHandler`` writes of a record it encodes ahead."""
+    what ``OTLPLoggingHandler`` writes of a record it encodes ahead (``attributes`` already encoded)."""
     out: list[bytes] = []
     if timestamp:
         out += (_T_TIME, _pack_fixed64(timestamp))
@@ -67,7 +115,7 @@ def encode_record(timestamp: int | None, observed: int | None, severity: int, se
         out.append(_field(5, _field(1, body.encode())))
     elif body is not None:
         out.append(_field(5, _any_value(body)))
-    out.append(_attributes(6, attributes))
+    out.append(attributes if type(attributes) is bytes else _attributes(6, attributes))  # type: ignore[arg-type]
     if dropped:
         out += (_tag(7, _VARINT), _varint(dropped))
     if flags:

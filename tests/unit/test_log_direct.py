@@ -7,6 +7,7 @@ import logging
 import re
 import tomllib
 from collections.abc import Iterator, Sequence
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,7 @@ def _write(loggers: list[logging.Logger], *handlers: logging.Handler) -> None:
                            "client.address": "127.0.0.1"})
         other.warning("looking up item %s", 1)
         other.info("a map", extra={"audit": {"status": 401}})  # not plain: the SDK's path in both
+        other.info("an enum", extra={"status": HTTPStatus.OK})  # a subclass of int: the SDK's path too
     other.critical("outside any span")
     other.log(25, "a level of its own")
     other.debug("é and %d%%", 5)
@@ -110,7 +112,7 @@ def test_direct_records_are_the_sdks_records(loggers: list[logging.Logger]) -> N
     direct, sdk = Pipeline(encodes_ahead=True), Pipeline(encodes_ahead=False)
     _write(loggers, direct.handler, sdk.handler)
     direct_items, sdk_items = direct.items(), sdk.items()
-    assert [type(i) for i in direct_items].count(EncodedRecord) == 5  # all but the map
+    assert [type(i) for i in direct_items].count(EncodedRecord) == 5  # all but the map and the enum
     assert all(isinstance(i, ReadableLogRecord) for i in sdk_items)
     expected = _parsed(official_encode_logs(sdk_items))
     assert _parsed(encode_logs(direct_items)) == expected
