@@ -14,7 +14,7 @@ for a batch this one fails on.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk._logs import ReadableLogRecord
@@ -63,7 +63,8 @@ def plain_attributes(attributes: Attributes, max_count: int, max_length: int | N
     if not attributes or len(attributes) > max_count:
         return None
     parts = []
-    for key, value in attributes.items():
+    plain: Mapping[str, Any] = attributes  # narrowed by exact type below, which mypy does not follow
+    for key, value in plain.items():
         kind = type(value)
         if kind is float:
             prefix = _float_prefixes.get((6, key))
