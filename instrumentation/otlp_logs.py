@@ -9,7 +9,10 @@ resource, scope and repeated attribute pair (method, route, status, code locatio
 
 Records are grouped by the identity of their Resource and scope objects (one per provider and logger);
 ``install()`` points the OTLP/HTTP log exporter at this encoder, with the official one as the fallback
-for a batch this one fails on.
+for a batch this one fails on. ``OTLPLoggingHandler`` encodes most records itself (``encode_record``,
+``plain_attributes``) and queues them as ``EncodedRecord``: the batch is then only joined here (the
+official encoder cannot read those; a batch of them this one failed on would be lost, which joining bytes
+does not do).
 """
 
 from __future__ import annotations
