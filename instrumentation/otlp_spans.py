@@ -44,11 +44,16 @@ _KINDS = {SpanKind.INTERNAL: 1, SpanKind.SERVER: 2, SpanKind.CLIENT: 3, SpanKind
 _FLAGS_HAS_IS_REMOTE, _FLAGS_IS_REMOTE = 0x100, 0x200
 
 
+_ONE_BYTE = tuple(bytes((n,)) for n in range(0x80))  # the varints of 0..127, the commonest lengths
+
+
 def _varint(value: int) -> bytes:
     if 0 <= value < 0x80:
-        return bytes((value,))
+        return _ONE_BYTE[value]
     if value < 0:
         value &= (1 << 64) - 1  # int64: two's complement, ten bytes
+    elif value < 0x4000:
+        return bytes(((value & 0x7F) | 0x80, value >> 7))
     out = bytearray()
     while value >= 0x80:
         out.append((value & 0x7F) | 0x80)
@@ -61,9 +66,15 @@ def _tag(field: int, wire: int) -> bytes:
     return _varint(field << 3 | wire)
 
 
+# Length-delimited tags of the fields 0..15 (one byte each): ``_field`` is called per attribute and per record.
+_LEN_TAGS = tuple(_tag(n, _LEN) for n in range(16))
+
+
 def _field(field: int, payload: bytes) -> bytes:
     """A length-delimited field: strings, bytes and sub-messages."""
-    return _tag(field, _LEN) + _varint(len(payload)) + payload
+    size = len(payload)
+    return ((_LEN_TAGS[field] if field < 16 else _tag(field, _LEN))
+            + (_ONE_BYTE[size] if size < 0x80 else _varint(size)) + payload)
 
 
 _T_TRACE_ID, _T_SPAN_ID, _T_STATE, _T_PARENT = _tag(1, _LEN), _tag(2, _LEN), _tag(3, _LEN), _tag(4, _LEN)
@@ -108,6 +119,8 @@ _pairs: dict[tuple[int, str, type, Any], bytes] = {}
 # Resources and scopes by identity: a Resource hashes by serializing its attributes, on every lookup.
 # The object is kept with its encoding, so its id cannot be reused by another while it is cached.
 _blocks: dict[int, tuple[Any, bytes]] = {}
+# The bytes of a float attribute's pair before its value, by (field, key).
+_float_prefixes: dict[tuple[int, str], bytes] = {}
 
 
 def _block(obj: Any, build: Callable[[], bytes]) -> bytes:
@@ -127,19 +140,27 @@ def _attributes(field: int, attributes: Mapping[str, Any] | None) -> bytes:
         return b""
     parts = []
     for key, value in attributes.items():
+        kind = type(value)  # exact types only: a subclass (an enum, numpy's float64) takes the general path
         try:
-            if (isinstance(value, int) or value is None
-                    or (isinstance(value, str) and len(value) <= _MAX_CACHED_TEXT)):
-                # (type, value): True and 1 are equal keys of a dict, not equal encodings. Floats are not
-                # kept: 0.0 and -0.0 are equal keys too, and span attributes rarely repeat a float.
-                cache_key = (field, key, type(value), value)
+            if kind is float:
+                # Not kept (0.0 and -0.0 are equal keys, a duration never repeats): only what precedes the
+                # 8 bytes of the double, which depends on the key alone.
+                prefix = _float_prefixes.get((field, key))
+                if prefix is None:
+                    if len(_float_prefixes) >= _MAX_CACHED:
+                        _float_prefixes.clear()
+                    prefix = _float_prefixes[(field, key)] = _pair(field, key, 0.0)[:-8]
+                parts.append(prefix + _pack_d(value))
+            elif kind is int or kind is bool or value is None or (kind is str and len(value) <= _MAX_CACHED_TEXT):
+                # (type, value): True and 1 are equal keys of a dict, not equal encodings.
+                cache_key = (field, key, kind, value)
                 encoded = _pairs.get(cache_key)
                 if encoded is None:
                     if len(_pairs) >= _MAX_CACHED:
                         _pairs.clear()
                     _pairs[cache_key] = encoded = _pair(field, key, value)
                 parts.append(encoded)
-            else:  # floats, long strings, sequences and mappings: built each time
+            else:  # long strings, subclasses, sequences and mappings: built each time
                 parts.append(_field(field, _key_value(key, value)))
         except Exception as error:
             _log.exception("Failed to encode key %s: %s", key, error)
@@ -220,10 +241,16 @@ def encode_grouped(items: Sequence[Any], encode: Callable[[Any], bytes]) -> byte
     its tracer's (logger's) scope objects.
     """
     grouped: dict[int, tuple[Any, dict[int, tuple[Any, list[bytes]]]]] = {}
+    last: tuple[Any, Any, list[bytes]] = (None, None, [])  # the previous item's resource, scope and list
     for item in items:
         resource, scope = item.resource, item.instrumentation_scope or None
-        scopes = grouped.setdefault(id(resource), (resource, {}))[1]
-        scopes.setdefault(id(scope), (scope, []))[1].append(_field(2, encode(item)))
+        if resource is last[0] and scope is last[1] and resource is not None:  # most items: as the one before
+            encoded = last[2]
+        else:
+            scopes = grouped.setdefault(id(resource), (resource, {}))[1]
+            encoded = scopes.setdefault(id(scope), (scope, []))[1]
+            last = (resource, scope, encoded)
+        encoded.append(_field(2, encode(item)))
     out = []
     for resource, scopes in grouped.values():
         body = [_field(1, _resource(resource))]

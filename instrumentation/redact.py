@@ -108,6 +108,16 @@ def redact_setting(name: str, value: object) -> object:
 
 
 def redact_text(text: str) -> str:
-    """Free text (an error, an answer) with every URL and HTTP credential in it masked."""
-    text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
+    """Free text (an error, an answer) with every URL and HTTP credential in it masked.
+
+    Every log line comes through here (``RedactFilter``) and almost none holds either: each pattern is
+    tried only when its literal part is in the text ("://"; "bearer" or "basic" in ASCII text, where
+    ignoring case means ASCII case alone), ~0.3 µs instead of ~4 µs for a line with neither.
+    """
+    if "://" in text:
+        text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
+    if text.isascii():
+        lowered = text.lower()
+        if "bearer" not in lowered and "basic" not in lowered:
+            return text
     return _AUTH_IN_TEXT.sub(lambda m: f"{m.group(1)} {MASK}", text)

@@ -194,10 +194,12 @@ def test_sdk_disabled_means_no_log_pipeline(monkeypatch: pytest.MonkeyPatch) -> 
 def test_fast_encoding_parses_to_the_official_encoders_message(harness: Harness) -> None:
     harness.client.get("/items/1")
     logging.getLogger("tests.extra").warning("map %s", 1, extra={"audit": {"k": [1, 2]}, "n": None, "b": b"x"})
+    for _ in range(2):  # twice: the second time from the kept encodings
+        logging.getLogger("tests.extra").info("scalars", extra={"f": -0.0, "g": 1.5, "t": True, "i": 1, "s": "é"})
     try:
         raise ValueError("boom")
     except ValueError:
         logging.getLogger("tests.extra").exception("failed")
     batch = harness.logs.get_finished_logs()
-    assert len(batch) >= 4
+    assert len(batch) >= 6
     assert ExportLogsServiceRequest.FromString(encode_logs(batch)) == official_encode_logs(batch)

@@ -91,3 +91,17 @@ def test_a_query_string_alone_is_masked_as_in_a_url() -> None:
     assert redact_query("") == ""
     query = "q=cats&password=hunter2"
     assert redact_url(f"https://h/p?{query}") == f"https://h/p?{redact_query(query)}"
+
+
+@pytest.mark.parametrize("text", [
+    "plain line, nothing to mask", "auth: BEARER abc", "x Basic dXNlcjpwdw== y", "BaSiC\tq", "Bearer",
+    "ba\u017fic secret-value", "bearer \u00e9t\u00e9", "see http://u:p@h:1/x?token=t.", "\u00e9 https://h/?key=k",
+    "basically fine", "a bearer-less line",
+])
+def test_free_text_is_masked_as_both_patterns_mask_it(text: str) -> None:
+    """The literal checks in front of the patterns change nothing: the patterns alone give the same text."""
+    from instrumentation.redact import _AUTH_IN_TEXT, _URL_IN_TEXT
+
+    by_patterns = _AUTH_IN_TEXT.sub(lambda m: f"{m.group(1)} {MASK}",
+                                    _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text))
+    assert redact_text(text) == by_patterns
