@@ -12,7 +12,7 @@ The events, each ``data`` one JSON object:
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 
 from fastapi.sse import EventSourceResponse, format_sse_event
 from starlette.types import Receive, Scope, Send
@@ -32,9 +32,10 @@ OPENAPI_CONTENT = {EVENT_STREAM: {"schema": {
                  "description": 'chunk: {"text": ...}; result: the answer (ProcessResponse); error: an ErrorBody'}}}}}
 
 
-def wants_stream(flag: bool, accept: str) -> bool:
-    """The body's ``stream``, or an ``Accept`` that names the event stream."""
-    return flag or EVENT_STREAM in accept
+def wants_stream(flag: bool, headers: Mapping[str, str]) -> bool:
+    """The body's ``stream``, or an ``Accept`` that names the event stream (read only when the flag is
+    off: most requests ask for neither)."""
+    return flag or EVENT_STREAM in headers.get("accept", "")
 
 
 async def sse(events: AsyncGenerator[StreamEvent, None]) -> AsyncGenerator[bytes, None]:

@@ -43,7 +43,7 @@ async def process(body: ProcessRequest, request: Request) -> ProcessResponse | R
     server-sent events (``app.api.streaming``)."""
     # The request, not ServicesDep, on the hot routes: a dependency FastAPI solves costs ~10-30 µs.
     processor = services_of(request).processor
-    if wants_stream(body.stream, request.headers.get("accept", "")):
+    if wants_stream(body.stream, request.headers):
         return EventStream(sse(await processor.open_stream(body)))
     return await processor.process(body)
 

@@ -35,6 +35,10 @@ async def _single(response: ProcessResponse) -> AsyncGenerator[StreamEvent, None
     yield response
 
 
+def _llm_request(request: ProcessRequest) -> LLMRequest:
+    return LLMRequest(request.operation, request.text, request.question, request.options)
+
+
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -63,12 +67,10 @@ class TextProcessor:
         self._batch_limit = asyncio.Semaphore(max_concurrency)
 
     async def process(self, request: ProcessRequest) -> ProcessResponse:
-        start = time.perf_counter()
-        key = cache_key(request.operation, request.text, request.options, request.question)
-        cached = await self._cached(request, key, start)
+        start, key, cached = await self._lookup(request)
         if cached is not None:
             return cached
-        llm_request = LLMRequest(request.operation, request.text, request.question, request.options)
+        llm_request = _llm_request(request)
         output = await self.resilience.call(request.operation, lambda: self.llm.run(llm_request))
         return await self._answered(request, key, output, start)
 
@@ -78,19 +80,17 @@ class TextProcessor:
         call from starting (an open breaker, the limiter, a vendor refusing it after retries) raises
         now, as ``process`` would. A stream that fails later, or is closed before its end, caches
         nothing; the breakers judge the call when the stream ends."""
-        start = time.perf_counter()
-        key = cache_key(request.operation, request.text, request.options, request.question)
-        cached = await self._cached(request, key, start)
+        start, key, cached = await self._lookup(request)
         if cached is not None:
             return _single(cached)
-        llm_request = LLMRequest(request.operation, request.text, request.question, request.options)
+        llm_request = _llm_request(request)
 
         async def opening() -> tuple[AsyncGenerator[Chunk, None], Chunk]:
             chunks = self.llm.stream(llm_request)
             try:
                 return chunks, await anext(chunks)
             except BaseException:
-                await chunks.aclose()
+                await aclose_shielded(chunks)
                 raise
 
         (chunks, first), verdict = await self.resilience.open(request.operation, opening)
@@ -114,16 +114,19 @@ class TextProcessor:
             await aclose_shielded(chunks)
             verdict.judge(None if chunk.output is not None else outcome)
 
-    async def _cached(self, request: ProcessRequest, key: str, start: float) -> ProcessResponse | None:
+    async def _lookup(self, request: ProcessRequest) -> tuple[float, str, ProcessResponse | None]:
+        """(when the request started, its cache key, the cached answer or None)."""
+        start = time.perf_counter()
+        key = cache_key(request.operation, request.text, request.options, request.question)
         cached = await self.cache.get(key, request.operation)
         if cached is None:
-            return None
+            return start, key, None
         # The cache hands out only values that parsed into its answer model, so this cannot fail on
         # what another writer left (that was a miss). Shallow: the sentiment is not validated twice.
         fields = dict(cached.value)
         fields["metadata"] = {**cached.value.metadata, "cache_tier": cached.tier}
-        return ProcessResponse(operation=request.operation, **fields, cache_hit=True,
-                               processing_time=time.perf_counter() - start, timestamp=_now_iso())
+        return start, key, ProcessResponse(operation=request.operation, **fields, cache_hit=True,
+                                           processing_time=time.perf_counter() - start, timestamp=_now_iso())
 
     async def _answered(self, request: ProcessRequest, key: str, output: LLMOutput, start: float) -> ProcessResponse:
         fields = response_fields(output)
