@@ -42,6 +42,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from instrumentation.access import log_access
 from instrumentation.bound import BoundHistogram, bind_histogram
 from instrumentation.instruments import HTTP_SERVER_DURATION
+from instrumentation.lean_span import LeanTracer
 from instrumentation.redact import redact_query
 from instrumentation.scope import scoped_meter, scoped_tracer
 
@@ -68,7 +69,7 @@ class LeanHTTPMiddleware:
     def __init__(self, app: ASGIApp, tracer_provider: TracerProvider, meter_provider: MeterProvider,
                  excluded_urls: ExcludeList | None = None) -> None:
         self.app = app
-        self._tracer = scoped_tracer(tracer_provider, SCOPE_NAME)
+        self._tracer = LeanTracer(scoped_tracer(tracer_provider, SCOPE_NAME))  # the SDK's decision, less work
         self._duration = scoped_meter(meter_provider, SCOPE_NAME).create_histogram(
             HTTP_SERVER_DURATION, unit="s", description="Duration of HTTP server requests.",
             explicit_bucket_boundaries_advisory=list(HTTP_DURATION_BUCKETS))
@@ -149,8 +150,7 @@ class LeanHTTPMiddleware:
             attrs = self._span_attributes(shape, scope)
             if len(self._span_attrs) < _MAX_CACHED:
                 self._span_attrs[shape] = attrs
-        span = self._tracer.start_span(method if method in KNOWN_METHODS else "HTTP", context=parent,
-                                       kind=SpanKind.SERVER, attributes=attrs)
+        span = self._tracer.start_span(method if method in KNOWN_METHODS else "HTTP", parent, SpanKind.SERVER, attrs)
         return span, trace.set_span_in_context(span, parent)
 
     def _span_attributes(self, shape: _Shape, scope: Scope) -> _Attrs:

@@ -39,6 +39,7 @@ from instrumentation.exemplars import ExemplarMemory
 from instrumentation.export import ExportStatus, GuardedMetricExporter, GuardedSpanExporter
 from instrumentation.instruments import Instruments
 from instrumentation.log_export import LogPipeline, build_log_pipeline
+from instrumentation.otlp_transport import keep_alive
 from instrumentation.reader import InProcessReader, SnapshotHistory
 from instrumentation.scope import scoped_meter
 
@@ -247,6 +248,8 @@ def _otlp_exporters(config: TelemetryConfig) -> tuple[SpanExporter, MetricExport
     # With an explicit base endpoint the HTTP exporters need the signal paths appended.
     span = HttpSpan(endpoint=f"{endpoint}/v1/traces" if endpoint else None)
     metric = HttpMetric(endpoint=f"{endpoint}/v1/metrics" if endpoint else None)
+    for exporter in (span, metric):  # a plain-HTTP Collector: posts over a kept connection, not requests
+        keep_alive(exporter)
     return span, metric, endpoint or "http://localhost:4318"
 
 
