@@ -62,6 +62,8 @@ _FORMAT_FIELDS = frozenset({"otelTraceID", "otelSpanID", "otelServiceName", "ote
 _NOT_ACCESS_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"} | _FORMAT_FIELDS
 _NO_CONTEXT = Context()
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+_METHOD, _PATH, _STATUS, _DURATION, _ROUTE, _CLIENT = ACCESS_ATTRIBUTES  # in the order log_access sets them
+_ABSENT: Any = object()
 _SEVERITY_TEXTS = {"WARNING": "WARN", "CRITICAL": "FATAL"}  # the SDK handler's: Python's names but these two
 # The SDK the direct path reads (private parts of its Logger and processors), as pyproject.toml pins it.
 SDK_PIN = "1.45.2"
@@ -155,6 +157,9 @@ class OTLPLoggingHandler(LoggingHandler):
         self._direct = _direct_supported()
         self._queues_of: tuple[object, tuple[Any, ...] | None] = (None, None)  # (processors seen, their queues)
         self._severities: dict[int, int] = {}
+        # The access record's encoded attributes but its duration, by its other values (see _access_attributes)
+        self._access_parts: dict[tuple[Any, ...], tuple[bytes, bytes] | None] = {}
+        self._duration_prefix = otlp_logs.plain_attributes({_DURATION: 0.0}, 1, None)[:-8]  # type: ignore[index]
 
     @staticmethod
     def _get_attributes(record: logging.LogRecord) -> Attributes:
@@ -220,12 +225,14 @@ class OTLPLoggingHandler(LoggingHandler):
         queues = self._queues(logger)
         if queues is None or self.formatter is not None or not isinstance(record.msg, str):
             return False
-        attributes = self._get_attributes(record)
-        limits = self._limits
-        encoded_attributes = otlp_logs.plain_attributes(attributes, limits.max_log_record_attributes or 0,
-                                                        limits.max_log_record_attribute_length)
+        encoded_attributes = self._access_attributes(record) if record.name == ACCESS_LOGGER else None
         if encoded_attributes is None:
-            return False
+            limits = self._limits
+            encoded_attributes = otlp_logs.plain_attributes(self._get_attributes(record),
+                                                            limits.max_log_record_attributes or 0,
+                                                            limits.max_log_record_attribute_length)
+            if encoded_attributes is None:
+                return False
         if not logger._is_enabled():  # as Logger.emit
             return True
         timestamp = int(record.created * 1e9)  # as the SDK handler's _translate, in its order
@@ -243,6 +250,44 @@ class OTLPLoggingHandler(LoggingHandler):
         for queue in queues:
             queue.emit(item)
         return True
+
+    def _access_attributes(self, record: logging.LogRecord) -> bytes | None:
+        """What ``plain_attributes`` writes of an access record's attributes, from a cache: of its six values only
+        the duration changes from one request to the next (method, path, status, route and client repeat).
+
+        The encoding of the values before the duration and of those after it is kept by those values (the
+        status's exact type too: ``True == 1``); the duration is the kept prefix and its eight bytes. None:
+        not what ``log_access`` writes (a duration that is not a float): ``plain_attributes`` decides.
+        """
+        fields = vars(record)
+        duration = fields.get(_DURATION)
+        if type(duration) is not float:
+            return None
+        status = fields.get(_STATUS, _ABSENT)
+        key = (fields.get(_METHOD, _ABSENT), fields.get(_PATH, _ABSENT), status, type(status),
+               fields.get(_ROUTE, _ABSENT), fields.get(_CLIENT, _ABSENT))
+        parts = self._access_parts.get(key, _ABSENT)
+        if parts is _ABSENT:
+            parts = self._encode_access_parts(key)
+        if parts is None:
+            return None
+        head, tail = parts
+        encoded: bytes = head + self._duration_prefix + otlp_logs.pack_double(duration) + tail
+        return encoded
+
+    def _encode_access_parts(self, key: tuple[Any, ...]) -> tuple[bytes, bytes] | None:
+        method, path, status, _, route, client = key
+        before = {k: v for k, v in ((_METHOD, method), (_PATH, path), (_STATUS, status)) if v is not _ABSENT}
+        after = {k: v for k, v in ((_ROUTE, route), (_CLIENT, client)) if v is not _ABSENT}
+        limits = self._limits
+        most, longest = limits.max_log_record_attributes or 0, limits.max_log_record_attribute_length
+        head = otlp_logs.plain_attributes(before, most, longest) if before else b""
+        tail = otlp_logs.plain_attributes(after, most, longest) if after else b""
+        parts = None if head is None or tail is None or len(before) + len(after) + 1 > most else (head, tail)
+        if len(self._access_parts) >= otlp_logs.MAX_CACHED:
+            self._access_parts.clear()
+        self._access_parts[key] = parts
+        return parts
 
     def _plain(self, attributes: Attributes) -> bool:
         limits = self._limits

@@ -47,7 +47,11 @@ from instrumentation.otlp_spans import (
 from instrumentation.otlp_spans import _pack_i as _pack_fixed32
 from instrumentation.otlp_spans import _pack_q as _pack_fixed64
 
-__all__ = ["EncodedRecord", "encode_logs", "encode_record", "install", "installed", "plain_attributes"]
+__all__ = ["MAX_CACHED", "EncodedRecord", "encode_logs", "encode_record", "install", "installed", "pack_double",
+           "plain_attributes"]
+
+MAX_CACHED = _MAX_CACHED  # entries a cache of encodings keeps (then it starts again)
+pack_double = _pack_d  # a double's eight bytes, little-endian: a float attribute's value after its prefix
 
 _T_TIME, _T_SEVERITY, _T_FLAGS, _T_OBSERVED = _tag(1, _I64), _tag(2, _VARINT), _tag(8, _I32), _tag(11, _I64)
 _T_TRACE_ID, _T_SPAN_ID = _tag(9, _LEN) + b"\x10", _tag(10, _LEN) + b"\x08"

@@ -175,3 +175,25 @@ def test_only_the_otlp_http_exporter_takes_bytes(monkeypatch: pytest.MonkeyPatch
         assert [getattr(p, "encodes_ahead", None) for p in processors] == expected, protocol
         pipeline.provider.shutdown()
     assert re.fullmatch(r"\d+\.\d+\.\d+", SDK_PIN)
+
+
+def test_access_records_from_the_cache_are_the_sdks_records(loggers: list[logging.Logger]) -> None:
+    """The access record's attributes but its duration are kept encoded by their values: repeated, without a
+    route or client, with a status of another type, a duration that is no float (plain_attributes decides)."""
+    direct, sdk = Pipeline(encodes_ahead=True), Pipeline(encodes_ahead=False)
+    access = loggers[0]
+    for handler in (direct.handler, sdk.handler):
+        access.addHandler(handler)
+    base = {"http.request.method": "GET", "url.path": "/health", "http.response.status_code": 200}
+    tracer = TracerProvider().get_tracer("t")
+    with tracer.start_as_current_span("GET /health"):
+        for extra in ({**base, "http.server.request.duration": 0.001, "http.route": "/health", "client.address": "a"},
+                      {**base, "http.server.request.duration": 0.002, "http.route": "/health", "client.address": "a"},
+                      {**base, "http.server.request.duration": 0.003},
+                      {**base, "http.response.status_code": True, "http.server.request.duration": 0.004},
+                      {**base, "http.server.request.duration": 5}):
+            access.info("%s", "line", extra=extra)
+    direct_items, sdk_items = direct.items(), sdk.items()
+    assert [type(i) for i in direct_items] == [EncodedRecord] * 5
+    assert _parsed(encode_logs(direct_items)) == _parsed(official_encode_logs(sdk_items))
+    assert len(direct.handler._access_parts) == 3  # the first two share their parts; 5 is not a float
