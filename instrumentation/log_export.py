@@ -51,6 +51,7 @@ from opentelemetry.util.types import Attributes
 from instrumentation import otlp_logs
 from instrumentation.access import ACCESS_ATTRIBUTES, ACCESS_LOGGER
 from instrumentation.export import ExportStatus, GuardedLogExporter
+from instrumentation.otlp_transport import keep_alive
 
 __all__ = ["LogPipeline", "OTLPLoggingHandler", "build_log_pipeline", "logs_exporters"]
 
@@ -336,7 +337,9 @@ def _otlp_log_exporter(endpoint: str | None, protocol: str) -> tuple[LogRecordEx
 
     otlp_logs.install()  # the same bytes, several times faster: an access record per request adds up
     target = None if signal or not base else f"{base}/v1/logs"
-    return HttpLog(endpoint=target), signal or target or "http://localhost:4318/v1/logs", otlp_logs.installed()
+    exporter = HttpLog(endpoint=target)
+    keep_alive(exporter)  # a plain-HTTP Collector: posts over a kept connection, not requests
+    return exporter, signal or target or "http://localhost:4318/v1/logs", otlp_logs.installed()
 
 
 def build_log_pipeline(resource: Resource, otlp_endpoint: str | None, otlp_protocol: str,
