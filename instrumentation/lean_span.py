@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from importlib import metadata
 from time import time_ns
 from types import MappingProxyType, TracebackType
 from typing import Any, Final
@@ -35,9 +34,10 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util import types
 
+from instrumentation.pins import SDK_PIN, installed
+
 __all__ = ["SDK_PIN", "LeanSpan", "LeanTracer"]
 
-SDK_PIN: Final = "1.45.2"
 _log = logging.getLogger(__name__)
 _PLAIN: Final = frozenset({str, bool, int, float})  # what BoundedAttributes keeps unchanged with no length limit
 # Processors whose on_start and _on_ending do nothing: a span they never see until it ends loses nothing.
@@ -46,19 +46,12 @@ _SAMPLED: Final = TraceFlags(TraceFlags.SAMPLED)
 _DEFAULT: Final = TraceFlags(TraceFlags.DEFAULT)
 
 
-def _sdk_version() -> str | None:
-    try:
-        return metadata.version("opentelemetry-sdk")
-    except metadata.PackageNotFoundError:
-        return None
-
-
 class LeanTracer:
     """``start_span`` of one SDK tracer, lean when it can be (see the module's docstring)."""
 
     def __init__(self, tracer: trace_api.Tracer, *, sdk_version: str | None = None) -> None:
         self._tracer = tracer
-        version = sdk_version if sdk_version is not None else _sdk_version()
+        version = sdk_version if sdk_version is not None else installed("opentelemetry-sdk")
         self._lean = version == SDK_PIN and type(tracer) is sdk_trace.Tracer
         self._checked: object = None  # the processor tuple last found quiet
         self._warned = False

@@ -22,7 +22,6 @@ import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from time import time_ns
 from typing import Any
 
@@ -52,6 +51,7 @@ from instrumentation import otlp_logs
 from instrumentation.access import ACCESS_ATTRIBUTES, ACCESS_LOGGER
 from instrumentation.export import ExportStatus, GuardedLogExporter
 from instrumentation.otlp_transport import keep_alive
+from instrumentation.pins import SDK_PIN, installed
 
 __all__ = ["LogPipeline", "OTLPLoggingHandler", "build_log_pipeline", "logs_exporters"]
 
@@ -66,8 +66,6 @@ _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _METHOD, _PATH, _STATUS, _DURATION, _ROUTE, _CLIENT = ACCESS_ATTRIBUTES  # in the order log_access sets them
 _ABSENT: Any = object()
 _SEVERITY_TEXTS = {"WARNING": "WARN", "CRITICAL": "FATAL"}  # the SDK handler's: Python's names but these two
-# The SDK the direct path reads (private parts of its Logger and processors), as pyproject.toml pins it.
-SDK_PIN = "1.45.2"
 _log = logging.getLogger(__name__)
 
 try:  # private: the direct path's only import of it
@@ -94,11 +92,7 @@ def logs_exporters(otlp_on: bool) -> tuple[str, ...]:
 
 def _direct_supported() -> bool:
     """The handler's direct path: the pinned SDK, whose parts it reads, are all there."""
-    try:
-        version = metadata.version("opentelemetry-sdk")
-    except metadata.PackageNotFoundError:
-        return False
-    return (version == SDK_PIN and std_to_otel is not None
+    return (installed("opentelemetry-sdk") == SDK_PIN and std_to_otel is not None
             and all(hasattr(Logger, name) for name in ("_is_enabled", "resource", "instrumentation_scope"))
             and hasattr(SynchronousMultiLogRecordProcessor(), "_log_record_processors"))  # type: ignore[no-untyped-call]
 

@@ -20,16 +20,17 @@ import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import Any, Final
 from urllib.parse import urlsplit
 from urllib.request import getproxies, proxy_bypass
 
 from opentelemetry.exporter.http.transport._base import BaseHTTPResult, BaseHTTPTransport
 
+from instrumentation.pins import HTTP_TRANSPORT_PIN as SDK_PIN
+from instrumentation.pins import installed
+
 __all__ = ["SDK_PIN", "KeptAliveTransport", "keep_alive"]
 
-SDK_PIN: Final = "0.66b2"  # opentelemetry-exporter-http-transport, with opentelemetry-exporter-otlp-proto-http 1.45.2
 _log = logging.getLogger(__name__)
 # What a kept connection fails with when the peer went away or refused: the client retries these at once.
 _CONNECTION_ERRORS: Final = (ConnectionError, http.client.RemoteDisconnected, http.client.CannotSendRequest,
@@ -123,19 +124,14 @@ class KeptAliveTransport(BaseHTTPTransport):
         self._fallback.close()
 
 
-def _version() -> str | None:
-    try:
-        return metadata.version("opentelemetry-exporter-http-transport")
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def keep_alive(exporter: object, *, version: str | None = None) -> bool:
     """Post ``exporter``'s exports over ``KeptAliveTransport`` when its endpoint is plain HTTP; True if it does."""
     client = getattr(exporter, "_client", None)
     inner = getattr(client, "_transport", None)
     endpoint = getattr(exporter, "_endpoint", None)
-    if ((version if version is not None else _version()) != SDK_PIN or not isinstance(inner, BaseHTTPTransport)
+    if version is None:
+        version = installed("opentelemetry-exporter-http-transport")
+    if (version != SDK_PIN or not isinstance(inner, BaseHTTPTransport)
             or isinstance(inner, KeptAliveTransport) or not isinstance(endpoint, str)
             or not endpoint.startswith("http://")):
         return False

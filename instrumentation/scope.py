@@ -7,24 +7,19 @@ can tell which conventions a span or metric was written to, and translate when t
 
 from __future__ import annotations
 
-from importlib import metadata
 from typing import Final
 
 from opentelemetry.metrics import Meter, MeterProvider
 from opentelemetry.semconv.schemas import Schemas
 from opentelemetry.trace import Tracer, TracerProvider
 
+from instrumentation.pins import installed
+
 SCHEMA_URL: Final = Schemas.V1_44_0.value  # the semconv version the names of this project follow
 
 
-def _version() -> str:
-    try:
-        return metadata.version("llm-observability-stack")
-    except metadata.PackageNotFoundError:  # lifted into another app, or run from a bare checkout
-        return "0.0.0"
-
-
-VERSION: Final = _version()
+# "0.0.0": lifted into another app, or run from a bare checkout.
+VERSION: Final = installed("llm-observability-stack") or "0.0.0"
 
 
 def scoped_tracer(provider: TracerProvider, name: str) -> Tracer:
